@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Build (or bring up to date) the project's virtual environment in <repo>/.venv.
+#
+# Idempotent: a stamp holds the hash of the requirement files and of this script; when they are
+# unchanged the venv is reused in a second. Set PYTHON to choose the interpreter (3.11 needed for
+# the torch wheels this machine has on disk). Usage: bash scripts/install.sh [--force]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.psa_pose_install_stamp"
+PYTHON="${PYTHON:-python3}"
+
+want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" "$ROOT/pyproject.toml" \
+        "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
+if [[ "${1:-}" != "--force" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+  echo "[install] $VENV is up to date"
+  exit 0
+fi
+
+step() { echo "[install] $(date +%H:%M:%S) $*"; }
+# pip's notes about this machine's local package mirrors are noise here.
+pip_q() {
+  local rc=0
+  "$VENV/bin/python" -m pip --disable-pip-version-check "$@" >"$VENV/pip.log" 2>&1 || rc=$?
+  grep -v -e "is ignored: it is neither a file nor a directory" "$VENV/pip.log" || true
+  return "$rc"
+}
+
+step "creating $VENV with $("$PYTHON" --version 2>&1)"
+"$PYTHON" -m venv "$VENV"
+rm -f "$STAMP"
+step "installing requirements.txt (torch is large: about 2 minutes)"
+pip_q install --progress-bar off -q -r "$ROOT/requirements.txt"
+step "installing requirements-nodeps.txt without their broken dependency lists"
+pip_q install --progress-bar off -q --no-deps -r "$ROOT/requirements-nodeps.txt"
+step "installing psa_pose (editable)"
+pip_q install --progress-bar off -q --no-deps --no-build-isolation -e "$ROOT"
+
+# mmcv-lite has no compiled ops; let plain `import mmpose.models` work in this venv too.
+site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "import mmcv_ops_placeholder; mmcv_ops_placeholder.install()" > "$site/psa_pose_mmcv_ops.pth"
+
+step "checking the stack imports"
+"$VENV/bin/python" - <<'PY'
+import warnings
+warnings.simplefilter('ignore')
+import mmengine, mmcv, mmpose, torch, torchvision
+import mmpose.apis, mmpose.evaluation, mmpose.models  # noqa: F401
+import psa_pose  # noqa: F401
+print(f'[install] torch {torch.__version__}, torchvision {torchvision.__version__}, '
+      f'mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmpose {mmpose.__version__}')
+PY
+echo "$want" > "$STAMP"
+step "done: activate with 'source .venv/bin/activate'"
