@@ -1,0 +1,15 @@
+"""psa_pose: Polarized Self-Attention for top-down pose estimation on MMPose.
+
+Importing the package registers its modules in mmpose's registries. It first installs the
+stand-in for mmcv's compiled ops (``mmcv_ops_placeholder``), which engages only where mmcv-lite
+is installed, because mmpose imports ``mmcv.ops`` at import time.
+"""
+import mmcv_ops_placeholder
+
+mmcv_ops_placeholder.install()
+
+from .models import (PolarizedSelfAttention, PSAHRNet,  # noqa: E402
+                     PSAResNet)
+
+__version__ = '0.1.0'
+__all__ = ['PolarizedSelfAttention', 'PSAHRNet', 'PSAResNet', '__version__']

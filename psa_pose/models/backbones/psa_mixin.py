@@ -1,0 +1,118 @@
+"""Inserting PSA into mmpose's residual blocks without copying them.
+
+The paper adds one PSA "after the first 3x3 convolution in every residual block". In mmpose's
+blocks that point is the input of the next conv: ``conv2`` in ``BasicBlock``
+(conv1 -> norm1 -> relu -> PSA -> conv2) and ``conv3`` in ``Bottleneck``
+(conv1 -> ... -> conv2 -> norm2 -> relu -> PSA -> conv3). The block gets a ``psa`` child module
+(state-dict keys ``<block>.psa.*``, all other keys unchanged) and that conv a forward pre-hook
+which runs it, so the baseline's ``forward`` (and ``with_cp`` checkpointing) stays mmpose's own.
+"""
+import copy
+import inspect
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import torch.nn as nn
+from mmpose.models.backbones.resnet import BasicBlock, Bottleneck
+
+from ..psa import PolarizedSelfAttention
+
+
+class RunPSA:
+    """Forward pre-hook that replaces a conv's input ``x`` by ``psa(x)``."""
+
+    def __init__(self, psa: PolarizedSelfAttention) -> None:
+        self.psa = psa
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple:
+        return (self.psa(args[0]), *args[1:])
+
+
+def psa_site(block: nn.Module) -> Tuple[int, nn.Conv2d]:
+    """Return (PSA width, conv whose input the PSA transforms) for an mmpose residual block."""
+    if isinstance(block, Bottleneck):
+        return block.mid_channels, block.conv3
+    if isinstance(block, BasicBlock):
+        return block.mid_channels, block.conv2
+    raise TypeError(f'not an mmpose residual block: {type(block).__name__}')
+
+
+def check_psa_cfg(psa_cfg: Optional[dict]) -> None:
+    """Raise ValueError for a ``psa_cfg`` that PolarizedSelfAttention would not accept."""
+    if psa_cfg is None:
+        return
+    if not isinstance(psa_cfg, dict):
+        raise ValueError(f'psa_cfg must be a dict of PolarizedSelfAttention arguments or None, '
+                         f'got {type(psa_cfg).__name__}: {psa_cfg!r}')
+    try:
+        inspect.signature(PolarizedSelfAttention).bind(2, **psa_cfg)
+    except TypeError as e:
+        raise ValueError(f'psa_cfg {psa_cfg!r}: {e}; allowed keys are mode and formulation') \
+            from None
+
+
+class PSABackboneMixin:
+    """Adds PSA blocks to an mmpose backbone; mix in before the backbone class.
+
+    Subclasses call :meth:`add_psa` at the end of ``__init__`` with their stages in order.
+    """
+
+    psa_cfg: Optional[dict]
+
+    def add_psa(self, stages: Sequence[nn.Module], psa_cfg: Optional[dict],
+                psa_stages: Optional[Sequence[bool]]) -> None:
+        """Put one PSA after the first 3x3 conv of every residual block of the chosen stages.
+
+        Args:
+            stages: the backbone's stages, in order.
+            psa_cfg: PolarizedSelfAttention arguments (``mode``, ``formulation``); ``None``
+                leaves the backbone unmodified.
+            psa_stages: one bool per stage, ``True`` where PSA goes; ``None`` means all.
+        """
+        check_psa_cfg(psa_cfg)
+        if psa_stages is None:
+            psa_stages = (True, ) * len(stages)
+        if len(psa_stages) != len(stages) or not all(isinstance(s, bool) for s in psa_stages):
+            raise ValueError(f'psa_stages must be {len(stages)} bools (one per stage), '
+                             f'got {psa_stages!r}')
+        self.psa_cfg = copy.deepcopy(psa_cfg)
+        self.psa_stages = tuple(psa_stages)
+        if psa_cfg is None:
+            return
+        for stage, enabled in zip(stages, psa_stages):
+            if not enabled:
+                continue
+            for block in list(stage.modules()):
+                if isinstance(block, (BasicBlock, Bottleneck)):
+                    width, conv = psa_site(block)
+                    block.psa = PolarizedSelfAttention(width, **psa_cfg)
+                    conv.register_forward_pre_hook(RunPSA(block.psa))
+        # the baseline froze its stages before the PSA blocks existed
+        self._freeze_stages()
+
+    def psa_blocks(self) -> Iterator[PolarizedSelfAttention]:
+        """The PSA blocks, in forward order."""
+        return (m for m in self.modules() if isinstance(m, PolarizedSelfAttention))
+
+    def psa_block_names(self) -> List[str]:
+        return [n for n, m in self.named_modules() if isinstance(m, PolarizedSelfAttention)]
+
+    def init_weights(self) -> None:
+        """The baseline's init, then PSA's own (the baseline's re-initialises every conv).
+
+        With ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix=...)`` the PSA blocks get
+        their own init first and the checkpoint is loaded by
+        :func:`psa_pose.models.checkpoint.load_checkpoint_report`, which requires every baseline
+        key, tolerates missing PSA keys and logs how many tensors were loaded and missing.
+        """
+        init_cfg = self.init_cfg
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            from ..checkpoint import load_checkpoint_report
+            for psa in self.psa_blocks():
+                psa.init_weights()
+            load_checkpoint_report(self, init_cfg['checkpoint'], prefix=init_cfg.get('prefix'),
+                                   map_location=init_cfg.get('map_location', 'cpu'))
+            self._is_init = True
+            return
+        super().init_weights()
+        for psa in self.psa_blocks():
+            psa.init_weights()
