@@ -1,0 +1,3 @@
+# Baseline: mmpose's td-hm_hrnet-w32_udp-8xb64-210e_coco-256x192, unchanged
+# (HRNet-W32 with UDP, 256x192).
+_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_udp-8xb64-210e_coco-256x192.py'

@@ -1,0 +1,8 @@
+# ResNet-50 (SimpleBaseline), 384x288 + PSA (sequential, paper formulation):
+# mmpose's td-hm_res50_8xb64-210e_coco-384x288 with only the backbone changed.
+_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-384x288.py'
+
+custom_imports = dict(imports=['psa_pose'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(type='PSAResNet', psa_cfg=dict(mode='s', formulation='paper')))

@@ -1,0 +1,311 @@
+"""The model zoo: this project's configs, what they measure, and the pages generated from them.
+
+``configs/results.json`` is the one results file: per config, the parameter count and GFLOPs
+measured by :func:`measure` and, once trained, the COCO metrics, checkpoint and log.
+``configs/README.md`` (between the ``<!-- model-zoo -->`` markers) and ``configs/metafile.yml``
+(mmpose's model-index format) are rendered from it and from :mod:`psa_pose.references`, so they
+cannot disagree. ``scripts/update_model_zoo.py`` re-measures and re-renders.
+
+Config names follow mmpose's rule ``{algorithm}_{module}_{training}_{data}``; the PSA tag is part
+of the module: ``td-hm_hrnet-w32-psa-p_8xb64-210e_coco-256x192`` is mmpose's
+``td-hm_hrnet-w32_8xb64-210e_coco-256x192`` with PSA (``p`` or ``s``, ``-official`` for the
+released formulation; paper formulation otherwise).
+"""
+import copy
+import json
+import os
+import re
+from functools import lru_cache
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+import torch.nn as nn
+from mmengine.config import Config
+
+from .references import MMPOSE_AP, PAPER, paper_row
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(REPO_ROOT, 'configs')
+RESULTS_FILE = os.path.join(CONFIG_DIR, 'results.json')
+ZOO_README = os.path.join(CONFIG_DIR, 'README.md')
+METAFILE = os.path.join(CONFIG_DIR, 'metafile.yml')
+MARK_BEGIN, MARK_END = '<!-- model-zoo:begin -->', '<!-- model-zoo:end -->'
+FAMILIES = {'resnet': 'SimpleBaseline (ResNet)', 'hrnet': 'HRNet'}
+ARCH_NAMES = {
+    'res50': 'ResNet-50', 'res101': 'ResNet-101', 'res152': 'ResNet-152',
+    'hrnet-w32': 'HRNet-W32', 'hrnet-w48': 'HRNet-W48'
+}
+TRAINED_METRICS = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR')
+
+_NAME = re.compile(r'(?P<algo>[^_]+)_(?P<arch>[a-z0-9-]+?)(?:-psa-(?P<mode>[ps])'
+                   r'(?P<official>-official)?)?_(?P<training>[^_]+)_(?P<data>[a-z]+)-'
+                   r'(?P<h>\d+)x(?P<w>\d+)$')
+
+
+class ConfigName(NamedTuple):
+    """What a config's file name says."""
+    name: str
+    arch: str                     # mmpose's module part, e.g. 'hrnet-w32'
+    psa: Optional[str]            # None, 'p', 's', 'p-official', 's-official'
+    codec: str                    # 'udp' or 'msra'
+    input_hw: Tuple[int, int]
+
+    @property
+    def baseline(self) -> str:
+        """The name of the unmodified mmpose config this one changes."""
+        return self.name.replace(f'_{self.arch}-psa-{self.psa}_', f'_{self.arch}_') \
+            if self.psa else self.name
+
+    @property
+    def psa_label(self) -> str:
+        if not self.psa:
+            return '-'
+        mode, _, official = self.psa.partition('-')
+        return f"{mode} ({'official' if official else 'paper'})"
+
+
+def parse_name(name: str) -> ConfigName:
+    """Parse a config name (file name without ``.py``); ValueError if it breaks the rule."""
+    m = _NAME.match(name)
+    if not m:
+        raise ValueError(f'{name!r} does not follow {{algorithm}}_{{module}}[-psa-p|s'
+                         f'[-official]]_{{training}}_{{data}}-HxW')
+    psa = m['mode'] and m['mode'] + (m['official'] or '')
+    codec = 'udp' if m['training'].startswith('udp-') else 'msra'
+    return ConfigName(name, m['arch'], psa or None, codec, (int(m['h']), int(m['w'])))
+
+
+def config_files() -> Dict[str, str]:
+    """``{config name: path}`` of every COCO config under ``configs/<family>/``."""
+    found = {}
+    for family in FAMILIES:
+        folder = os.path.join(CONFIG_DIR, family)
+        for file in sorted(os.listdir(folder)):
+            if file.endswith('.py'):
+                found[file[:-3]] = os.path.join(folder, file)
+    return found
+
+
+def family_of(path: str) -> str:
+    return os.path.basename(os.path.dirname(path))
+
+
+def load_config(path: str) -> Config:
+    """``Config.fromfile`` (imports psa_pose through the config's ``custom_imports``)."""
+    return Config.fromfile(path)
+
+
+def build_model(cfg: Config, pretrained: bool = False):
+    """Build the pose model of a config; without ``pretrained`` nothing is downloaded."""
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmpose'))
+    model_cfg = copy.deepcopy(cfg.model)
+    if not pretrained:
+        model_cfg.backbone.pop('init_cfg', None)
+    return MODELS.build(model_cfg)
+
+
+def input_hw(cfg: Config) -> Tuple[int, int]:
+    """The network input (H, W) of a top-down config, from its codec."""
+    codec = cfg.codec[0] if isinstance(cfg.codec, (list, tuple)) else cfg.codec
+    w, h = codec['input_size']
+    return h, w
+
+
+class _TensorMode(nn.Module):
+    """The pose model's plain tensor forward (image -> heatmaps), which jit can trace."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model._forward(x)
+
+
+@lru_cache(maxsize=None)
+def _measure(model_json: str, hw: Tuple[int, int]) -> Tuple[int, float]:
+    import torch
+    from mmengine.analysis import get_model_complexity_info
+    from mmengine.logging import MMLogger
+    model = build_model(Config(dict(model=json.loads(model_json))))
+    model.eval()
+    params = sum(p.numel() for p in model.parameters())
+    # mmengine logs every op it does not count (softmax, sigmoid, ...): not news here
+    logger = MMLogger.get_instance('mmengine')
+    level = logger.level
+    logger.setLevel('ERROR')
+    try:
+        with torch.no_grad():
+            info = get_model_complexity_info(_TensorMode(model), inputs=(torch.zeros(1, 3, *hw), ),
+                                             show_table=False, show_arch=False)
+    finally:
+        logger.setLevel(level)
+    return params, round(info['flops'] / 1e9, 3)
+
+
+def measure(cfg: Config, hw: Optional[Tuple[int, int]] = None) -> Tuple[int, float]:
+    """(parameters, GFLOPs at batch 1) of a config's model, as mmengine counts FLOPs, at
+    the config's input size or ``hw`` = (H, W).
+
+    mmengine's ``get_model_complexity_info`` traces aten ops (one multiply-add is one FLOP) and
+    counts convolutions, matmuls and norms, not element-wise ops; its numbers are somewhat above
+    the paper's for the same models. Configs that share a model and input size (a UDP config and
+    its MSRA twin) are measured once.
+    """
+    model_cfg = cfg.model.to_dict()
+    model_cfg['backbone'].pop('init_cfg', None)
+    model_cfg.pop('test_cfg', None)
+    model_cfg['head'].pop('decoder', None)        # codec only: no effect on the network
+    return _measure(json.dumps(model_cfg, sort_keys=True), tuple(hw or input_hw(cfg)))
+
+
+def measure_all(progress: bool = True) -> Dict[str, Dict]:
+    """Measure every config; ``{name: {'params': int, 'gflops': float}}``."""
+    out = {}
+    files = config_files()
+    for i, (name, path) in enumerate(files.items(), 1):
+        params, gflops = measure(load_config(path))
+        out[name] = {'params': params, 'gflops': gflops}
+        if progress:
+            print(f'[{i}/{len(files)}] {name}: {params / 1e6:.2f}M params, {gflops:.2f} GFLOPs',
+                  flush=True)
+    return out
+
+
+def read_results(path: str = RESULTS_FILE) -> Dict[str, Dict]:
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_json_atomic(data, path: str) -> None:
+    """Write JSON to ``path`` through a temporary file, so a reader never sees half of it."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write('\n')
+    os.replace(tmp, path)
+
+
+# -- rendering --------------------------------------------------------------------------------
+def _fmt_ap(value: Optional[float]) -> str:
+    return '' if value is None else f'{value:.3f}'
+
+
+def render_tables(results: Dict[str, Dict]) -> str:
+    """The model-zoo tables (Markdown), one per family."""
+    files = config_files()
+    lines = []
+    for family, title in FAMILIES.items():
+        lines += [f'### {title}', '',
+                  '| Config | Arch | Input | PSA | #Params | GFLOPs | mmpose baseline AP '
+                  '| Paper AP | Ours AP | ckpt | log |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|']
+        for name, path in files.items():
+            if family_of(path) != family:
+                continue
+            info, res = parse_name(name), results[name]
+            trained = res.get('trained') or {}
+            paper = paper_row(name)
+            paper_ap = f"{paper.metrics['AP']:.3f} ({paper.table})" if paper else ''
+            arch = ARCH_NAMES[info.arch] + (' UDP' if info.codec == 'udp' else '')
+            ckpt = f"[ckpt]({trained['checkpoint']})" if trained.get('checkpoint') else ''
+            log = f"[log]({trained['log']})" if trained.get('log') else ''
+            lines.append(
+                f'| [{name}]({family}/{name}.py) | {arch} | {info.input_hw[0]}x'
+                f'{info.input_hw[1]} | {info.psa_label} | {res["params"] / 1e6:.2f}M | '
+                f'{res["gflops"]:.2f} | {_fmt_ap(MMPOSE_AP.get(info.baseline))} | {paper_ap} | '
+                f'{_fmt_ap(trained.get("AP"))} | {ckpt} | {log} |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def render_readme(results: Dict[str, Dict], current: str) -> str:
+    """``current`` README text with the part between the markers replaced by the tables."""
+    head, _, rest = current.partition(MARK_BEGIN)
+    _, _, tail = rest.partition(MARK_END)
+    return f'{head}{MARK_BEGIN}\n\n{render_tables(results)}\n{MARK_END}{tail}'
+
+
+def render_metafile(results: Dict[str, Dict]) -> str:
+    """``configs/metafile.yml`` in mmpose's model-index format."""
+    import yaml
+    models = []
+    for name, path in config_files().items():
+        info, res = parse_name(name), results[name]
+        arch = [ARCH_NAMES[info.arch]] + (['UDP'] if info.codec == 'udp' else []) + \
+            (['PSA'] if info.psa else [])
+        entry = {
+            'Name': name,
+            'Config': os.path.relpath(path, REPO_ROOT),
+            'In Collection': 'PSA' if info.psa else 'Baselines',
+            'Metadata': {
+                'Architecture': arch,
+                'Training Data': 'COCO',
+                'Input Size': f'{info.input_hw[0]}x{info.input_hw[1]}',
+                'Parameters': res['params'],
+                'FLOPs': res['gflops'],
+            },
+        }
+        trained = res.get('trained')
+        if trained:
+            entry['Results'] = [{
+                'Dataset': 'COCO',
+                'Task': 'Body 2D Keypoint',
+                'Metrics': {k: trained[k] for k in TRAINED_METRICS if k in trained},
+            }]
+            if trained.get('checkpoint'):
+                entry['Weights'] = trained['checkpoint']
+        models.append(entry)
+    doc = {
+        'Collections': [{
+            'Name': 'PSA',
+            'Paper': {'Title': PAPER, 'URL': 'https://arxiv.org/abs/2107.00782'},
+            'README': 'configs/README.md',
+        }, {
+            'Name': 'Baselines',
+            'Paper': {'Title': 'mmpose 1.3.2 configs, unchanged',
+                      'URL': 'https://github.com/open-mmlab/mmpose'},
+            'README': 'configs/README.md',
+        }],
+        'Models': models,
+    }
+    return '# Generated by scripts/update_model_zoo.py from configs/results.json: do not edit.\n' \
+        + yaml.safe_dump(doc, sort_keys=False, width=100)
+
+
+def write_pages(results: Dict[str, Dict]) -> None:
+    """Re-render ``configs/README.md``'s tables and ``configs/metafile.yml``."""
+    with open(ZOO_README) as f:
+        current = f.read()
+    for path, text in ((ZOO_README, render_readme(results, current)),
+                       (METAFILE, render_metafile(results))):
+        tmp = f'{path}.tmp{os.getpid()}'
+        with open(tmp, 'w') as f:
+            f.write(text)
+        os.replace(tmp, path)
+
+
+def add_trained(config: str, metrics: Dict[str, float], checkpoint: str,
+                log: Optional[str] = None) -> None:
+    """Record a trained model of ``config`` in the results file and re-render the pages."""
+    results = read_results()
+    results[config]['trained'] = {
+        **{k: round(float(metrics[k]), 4) for k in TRAINED_METRICS if k in metrics},
+        'checkpoint': checkpoint, **({'log': log} if log else {})}
+    write_json_atomic(results, RESULTS_FILE)
+    write_pages(results)
+
+
+def stale_pages(results: Dict[str, Dict]) -> List[str]:
+    """The generated pages whose text differs from what ``results`` renders."""
+    with open(ZOO_README) as f:
+        current = f.read()
+    with open(METAFILE) as f:
+        meta = f.read()
+    stale = []
+    if render_readme(results, current) != current:
+        stale.append(ZOO_README)
+    if render_metafile(results) != meta:
+        stale.append(METAFILE)
+    return stale

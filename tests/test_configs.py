@@ -1,0 +1,112 @@
+"""Every config builds, trains a step, and differs from its mmpose baseline only in the backbone;
+the model-zoo pages are generated from what the code measures."""
+import copy
+
+import pytest
+import torch
+from mmengine.structures import InstanceData, PixelData
+from mmpose.structures import PoseDataSample
+
+from psa_pose import zoo
+
+CONFIGS = zoo.config_files()
+PSA_CONFIGS = {n: p for n, p in CONFIGS.items() if zoo.parse_name(n).psa}
+
+
+def test_the_promised_configs_exist():
+    expected_baselines = {
+        'td-hm_res50_8xb64-210e_coco-256x192', 'td-hm_res50_8xb64-210e_coco-384x288',
+        'td-hm_res101_8xb64-210e_coco-256x192', 'td-hm_res101_8xb32-210e_coco-384x288',
+        'td-hm_res152_8xb32-210e_coco-256x192', 'td-hm_res152_8xb32-210e_coco-384x288',
+        'td-hm_hrnet-w32_8xb64-210e_coco-256x192', 'td-hm_hrnet-w32_8xb64-210e_coco-384x288',
+        'td-hm_hrnet-w48_8xb32-210e_coco-256x192', 'td-hm_hrnet-w48_8xb32-210e_coco-384x288',
+        'td-hm_hrnet-w32_udp-8xb64-210e_coco-256x192',
+        'td-hm_hrnet-w32_udp-8xb64-210e_coco-384x288',
+        'td-hm_hrnet-w48_udp-8xb32-210e_coco-256x192',
+        'td-hm_hrnet-w48_udp-8xb32-210e_coco-384x288'}
+    baselines = {n for n in CONFIGS if not zoo.parse_name(n).psa}
+    assert baselines == expected_baselines
+    assert {zoo.parse_name(n).baseline for n in PSA_CONFIGS} == expected_baselines
+    for base in expected_baselines:                  # p and s, paper formulation, for each
+        for tag in ('p', 's'):
+            arch = zoo.parse_name(base).arch
+            assert base.replace(f'_{arch}_', f'_{arch}-psa-{tag}_') in CONFIGS
+    official = sorted(n for n in CONFIGS if n.split('_')[1].endswith('-official'))
+    assert official == [
+        'td-hm_hrnet-w48-psa-s-official_udp-8xb32-210e_coco-256x192',
+        'td-hm_hrnet-w48-psa-s-official_udp-8xb32-210e_coco-384x288',
+        'td-hm_res50-psa-s-official_8xb64-210e_coco-256x192',
+        'td-hm_res50-psa-s-official_8xb64-210e_coco-384x288']
+
+
+def test_bad_name_is_refused():
+    with pytest.raises(ValueError, match="'td-hm_hrnet-w32-psa-x_8xb64' does not follow"):
+        zoo.parse_name('td-hm_hrnet-w32-psa-x_8xb64')
+
+
+def _strip(cfg_dict):
+    d = copy.deepcopy(cfg_dict)
+    d.pop('custom_imports', None)
+    backbone = d['model']['backbone']
+    return d, backbone.pop('type'), backbone.pop('psa_cfg', None)
+
+
+@pytest.mark.parametrize('name', sorted(PSA_CONFIGS))
+def test_psa_config_is_its_baseline_but_the_backbone(name):
+    info = zoo.parse_name(name)
+    psa_cfg = zoo.load_config(CONFIGS[name])
+    base_cfg = zoo.load_config(CONFIGS[info.baseline])
+    assert psa_cfg.custom_imports == dict(imports=['psa_pose'], allow_failed_imports=False)
+    assert 'custom_imports' not in base_cfg
+    ours, our_type, our_psa = _strip(psa_cfg.to_dict())
+    theirs, their_type, _ = _strip(base_cfg.to_dict())
+    assert our_type == 'PSA' + their_type
+    mode, _, official = info.psa.partition('-')
+    assert our_psa == dict(mode=mode, formulation='official' if official else 'paper')
+    differing = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    assert differing == [], f'{name} differs from {info.baseline} in {differing}'
+
+
+def _loss_batch(cfg, n=2):
+    codec = cfg.codec[0] if isinstance(cfg.codec, (list, tuple)) else cfg.codec
+    w, h = codec['input_size']
+    hw, hh = codec['heatmap_size']
+    samples = []
+    for _ in range(n):
+        s = PoseDataSample(metainfo=dict(input_size=(w, h), flip_indices=list(range(17))))
+        s.gt_fields = PixelData(heatmaps=torch.rand(17, hh, hw))
+        s.gt_instance_labels = InstanceData(keypoint_weights=torch.ones(1, 17))
+        samples.append(s)
+    return torch.rand(n, 3, h, w), samples
+
+
+@pytest.mark.parametrize('name', sorted(CONFIGS))
+def test_config_builds_and_computes_a_loss(name):
+    cfg = zoo.load_config(CONFIGS[name])
+    torch.manual_seed(0)
+    model = zoo.build_model(cfg)
+    model.train()
+    inputs, samples = _loss_batch(cfg)
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {'loss_kpt', 'acc_pose'}
+    assert torch.isfinite(losses['loss_kpt']) and losses['loss_kpt'] > 0
+    losses['loss_kpt'].backward()
+    if zoo.parse_name(name).psa:
+        psa = next(model.backbone.psa_blocks())
+        assert psa.sp_v.weight.grad is not None
+
+
+def test_model_zoo_pages_are_generated_from_the_results():
+    results = zoo.read_results()
+    assert sorted(results) == sorted(CONFIGS)
+    assert zoo.stale_pages(results) == [], 'run: python scripts/update_model_zoo.py --render'
+
+
+def test_model_zoo_numbers_are_what_the_code_measures():
+    """Re-measures params and GFLOPs of every config (each distinct model and input once)."""
+    results = zoo.read_results()
+    measured = zoo.measure_all(progress=False)
+    stale = {n: (results[n]['params'], results[n]['gflops'], m['params'], m['gflops'])
+             for n, m in measured.items()
+             if (results[n]['params'], results[n]['gflops']) != (m['params'], m['gflops'])}
+    assert stale == {}, 'run: python scripts/update_model_zoo.py'
