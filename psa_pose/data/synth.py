@@ -74,7 +74,8 @@ DEFAULT_IMAGE_SIZE = (192, 256)  # (W, H)
 BACK_FACING_PROB = 0.15
 OCCLUDER_PROB = 0.3
 OUT_OF_FRAME_PROB = 0.15
-PEOPLE_PROBS = (0.4, 0.35, 0.25)  # 1, 2, 3 figures
+PEOPLE_PROBS = (0.5, 0.3, 0.2)  # 1, 2, 3 figures
+RELAXED_ARM_PROB = 0.65
 MIN_VISIBLE_KEYPOINTS = 6  # per figure, else the layout is redrawn
 LAYOUT_TRIES = 30
 
@@ -174,8 +175,13 @@ def _sample_figure(rng: np.random.Generator) -> _Figure:
 
         kp[sh] = shoulder_c + s * rt * half_sh * squeeze
         kp[hip] = s * rt * half_hip * squeeze
-        a_up = rng.uniform(-0.3, 1.2) if rng.random() < 0.5 else rng.uniform(-0.6, 2.9)
-        a_fore = a_up + rng.uniform(-2.4, 0.6)
+        # Mostly relaxed arms, as in COCO's photographs, and a wide range the rest of the time.
+        if rng.random() < RELAXED_ARM_PROB:
+            a_up = rng.uniform(-0.25, 0.9)
+            a_fore = a_up + rng.uniform(-1.5, 0.4)
+        else:
+            a_up = rng.uniform(-0.6, 2.9)
+            a_fore = a_up + rng.uniform(-2.4, 0.6)
         # foreshortening: a limb pointing at the camera looks shorter
         kp[el] = kp[sh] + limb(a_up) * upper_arm * rng.uniform(0.75, 1.0)
         kp[wr] = kp[el] + limb(a_fore) * forearm * rng.uniform(0.75, 1.0)
@@ -347,7 +353,7 @@ def _place(rng: np.random.Generator, fig: _Figure, slot: float, n: int, h: int,
     slot; sometimes let part of it leave the frame."""
     x0, y0, x1, y1 = fig.extent()
     share = rng.uniform(0.6, 0.95) if n == 1 else rng.uniform(0.45, 0.85)
-    scale = min(share * h / (y1 - y0), 0.97 * w / (x1 - x0), 0.97 * h / (y1 - y0))
+    scale = min(share * h / (y1 - y0), 0.97 * w / (x1 - x0))
     fw, fh = (x1 - x0) * scale, (y1 - y0) * scale
     cx = (slot + 0.5) / n * w + rng.normal(0.0, 0.12 * w)
     cy = rng.uniform(fh / 2, h - fh / 2)
