@@ -558,14 +558,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog='python -m psa_pose.data.synth',
         description='Write a synthetic COCO person-keypoint dataset (train2017/val2017 layout).')
-    p.add_argument('--out', required=True, help='dataset root to create')
-    p.add_argument('--seed', type=int, default=DEFAULT_SEED, help='default: %(default)s')
-    p.add_argument('--train-images', type=int, default=DEFAULT_TRAIN_IMAGES,
+    p.add_argument('--out', required=True, metavar='DIR', help='dataset root to create')
+    p.add_argument('--seed', type=int, default=DEFAULT_SEED, metavar='S',
                    help='default: %(default)s')
-    p.add_argument('--val-images', type=int, default=DEFAULT_VAL_IMAGES,
+    p.add_argument('--train-images', type=int, default=DEFAULT_TRAIN_IMAGES, metavar='N',
+                   help='default: %(default)s')
+    p.add_argument('--val-images', type=int, default=DEFAULT_VAL_IMAGES, metavar='M',
                    help='default: %(default)s')
     p.add_argument('--image-size', type=int, nargs=2, metavar=('W', 'H'),
-                   default=list(DEFAULT_IMAGE_SIZE), help='default: %(default)s')
+                   default=list(DEFAULT_IMAGE_SIZE), help='default: %d %d' % DEFAULT_IMAGE_SIZE)
     p.add_argument('--overwrite', action='store_true', help='replace a non-empty --out')
     p.add_argument('--quiet', action='store_true', help='no progress lines on stderr')
     return p
