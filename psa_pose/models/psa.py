@@ -79,6 +79,14 @@ def _check_args(in_channels, mode, formulation, impl) -> None:
                          f'{OFFICIAL_S_RATIO}, so in_channels must be >= 8, got {in_channels}')
 
 
+def _no_autocast(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast off; a no-op context when it is off already (entering torch.autocast costs
+    as much as a small op, and the fast path is dispatch-bound at batch 1)."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def _softmax_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """Gradient of ``softmax(-1)`` at output ``out``."""
     return out * (grad - (grad * out).sum(-1, keepdim=True))
@@ -294,19 +302,26 @@ class PolarizedSelfAttention(nn.Module):
         acc = torch.promote_types(dtype, torch.float32)     # float32 unless x is float64
         official_s = self.formulation == 'official' and self.mode == 's'
         graph = torch.enable_grad if record else contextlib.nullcontext
+        # dtype casts and detaches are no-ops in the common case, but not free calls: at
+        # batch 1 this path is bound by per-op overhead
+        low = dtype != acc
         t = _Tape()
-        x3 = x.detach().flatten(2)                 # N, C, HW: a view for both memory formats
-        with torch.autocast(x.device.type, enabled=False):
+        if record:
+            x = x.detach()
+        x3 = x.flatten(2)                          # N, C, HW: a view for both memory formats
+        with _no_autocast(x.device.type):
             # the only projection that must see every position: the channel query, C -> 1
-            w_q = self.ch_q.weight.detach().view(1, 1, c).to(dtype)
+            w_q = self.ch_q.weight.view(1, 1, c)
+            w_q = w_q.to(dtype) if low else w_q
+            w_q = w_q.detach() if record else w_q
             t.s = torch.bmm(w_q.expand(n, 1, c), x3).softmax(-1, dtype=acc)    # N, 1, HW
             # W_v (X softmax(q)) and GAP: (N,1,HW) x (N,HW,C) is the fast bmm orientation on
             # CPU for both memory formats; one bmm against [softmax(q), 1/HW] was slower than
             # this bmm plus a mean
-            pooled = torch.bmm(t.s.to(dtype), x3.transpose(1, 2))[:, 0]         # N, C
+            pooled = torch.bmm(t.s.to(dtype) if low else t.s, x3.transpose(1, 2))[:, 0]
             gap = x3.mean(-1)                                                   # N, C
             with graph():
-                t.pooled, t.gap = pooled.to(acc), gap.to(acc)
+                t.pooled, t.gap = (pooled.to(acc), gap.to(acc)) if low else (pooled, gap)
                 if record:
                     t.pooled.requires_grad_()
                     t.gap.requires_grad_()
@@ -333,7 +348,7 @@ class PolarizedSelfAttention(nn.Module):
                     t.a_sp = a_sp = torch.bmm(t.q_sp[:, None],
                                               v.softmax(-1, dtype=acc)).sigmoid()
             else:
-                t.w_x = w_x.detach().to(dtype)
+                t.w_x = w_x.detach().to(dtype) if low else w_x.detach()
                 if dtype == torch.float16:
                     # the logits can pass float16's range (official: the query is not
                     # normalised) where the direct path has them in float32: scale w_x to 1
@@ -341,13 +356,15 @@ class PolarizedSelfAttention(nn.Module):
                     a_sp = torch.bmm((w_x.detach() / scale).to(dtype)[:, None], x3)
                     a_sp = a_sp.to(acc) * scale[:, None]
                 else:
-                    a_sp = torch.bmm(t.w_x[:, None], x3).to(acc)               # N, 1, HW
+                    a_sp = torch.bmm(t.w_x[:, None], x3)                       # N, 1, HW
+                    a_sp = a_sp.to(acc) if low else a_sp
                 if self.formulation == 'official':
                     a_sp = t.sp_softmax = a_sp.softmax(-1)
                 a_sp = a_sp.sigmoid()
-        t.out_ch = a_ch.detach().to(dtype).view(n, c, 1, 1)
-        t.out_sp = a_sp.detach().to(dtype).view(n, 1, h, w)
-        return _gated_product(x.detach(), t.out_ch, t.out_sp, self.mode == 'p'), t
+        a_ch, a_sp = (a_ch.detach(), a_sp.detach()) if record else (a_ch, a_sp)
+        t.out_ch = (a_ch.to(dtype) if low else a_ch).view(n, c, 1, 1)
+        t.out_sp = (a_sp.to(dtype) if low else a_sp).view(n, 1, h, w)
+        return _gated_product(x, t.out_ch, t.out_sp, self.mode == 'p'), t
 
     def _factored_backward(self, x: torch.Tensor, grad: torch.Tensor, t: _Tape,
                            params: Sequence[torch.Tensor],
@@ -358,7 +375,7 @@ class PolarizedSelfAttention(nn.Module):
         acc = t.s.dtype
         x3 = x.flatten(2)
         w_q = params[0]
-        with torch.autocast(x.device.type, enabled=False):
+        with _no_autocast(x.device.type):
             # output product -> the two gates, from one shared grad * X
             buf = grad * x              # the only full-size allocation of the backward
             gx = buf.flatten(2)
