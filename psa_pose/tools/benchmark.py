@@ -158,7 +158,10 @@ def count_flops(model: nn.Module, hw: Tuple[int, int]) -> Optional[int]:
         # the fast PSA path uses its convs' weights, not their forward: "uncalled" is expected
         analyzer = FlopAnalyzer(_TensorForward(model), (x, )).unsupported_ops_warnings(False) \
             .uncalled_modules_warnings(False)
-        return int(analyzer.total())
+        # no_grad: inference FLOPs, and the tracer would not look inside the fast path's
+        # autograd Function (used when gradients are on)
+        with torch.no_grad():
+            return int(analyzer.total())
     except Exception as e:  # an analysis failure must not sink the timing run
         progress(f'  FLOPs analysis failed: {type(e).__name__}: {e}')
         return None
