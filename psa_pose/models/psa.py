@@ -311,10 +311,10 @@ class PolarizedSelfAttention(nn.Module):
         x3 = x.flatten(2)                          # N, C, HW: a view for both memory formats
         with _no_autocast(x.device.type):
             # the only projection that must see every position: the channel query, C -> 1
-            w_q = self.ch_q.weight.view(1, 1, c)
+            w_q = self.ch_q.weight.view(1, c)
             w_q = w_q.to(dtype) if low else w_q
             w_q = w_q.detach() if record else w_q
-            t.s = torch.bmm(w_q.expand(n, 1, c), x3).softmax(-1, dtype=acc)    # N, 1, HW
+            t.s = torch.matmul(w_q, x3).softmax(-1, dtype=acc)                 # N, 1, HW
             # W_v (X softmax(q)) and GAP: (N,1,HW) x (N,HW,C) is the fast bmm orientation on
             # CPU for both memory formats; one bmm against [softmax(q), 1/HW] was slower than
             # this bmm plus a mean
@@ -348,12 +348,13 @@ class PolarizedSelfAttention(nn.Module):
                     t.a_sp = a_sp = torch.bmm(t.q_sp[:, None],
                                               v.softmax(-1, dtype=acc)).sigmoid()
             else:
-                t.w_x = w_x.detach().to(dtype) if low else w_x.detach()
+                w_x = w_x.detach() if record else w_x
+                t.w_x = w_x.to(dtype) if low else w_x
                 if dtype == torch.float16:
                     # the logits can pass float16's range (official: the query is not
                     # normalised) where the direct path has them in float32: scale w_x to 1
-                    scale = w_x.detach().abs().amax(-1, keepdim=True).clamp_min(1e-12)
-                    a_sp = torch.bmm((w_x.detach() / scale).to(dtype)[:, None], x3)
+                    scale = w_x.abs().amax(-1, keepdim=True).clamp_min(1e-12)
+                    a_sp = torch.bmm((w_x / scale).to(dtype)[:, None], x3)
                     a_sp = a_sp.to(acc) * scale[:, None]
                 else:
                     a_sp = torch.bmm(t.w_x[:, None], x3)                       # N, 1, HW
