@@ -351,3 +351,14 @@ def test_fast_output_is_recomputed_for_a_later_op():
         grads.append([xg.grad] + [p.grad for p in (*block.parameters(), *conv.parameters())])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('mode,formulation', ALL)
+def test_fast_same_output_with_and_without_grad(mode, formulation):
+    """Bit for bit: a checkpointed block recomputes with gradients what it ran without."""
+    torch.manual_seed(0)
+    block = _randomise(PolarizedSelfAttention(32, mode, formulation))
+    x = torch.randn(2, 32, 9, 7)
+    with torch.no_grad():
+        eval_out = block(x)
+    assert torch.equal(block(x.clone().requires_grad_()), eval_out)

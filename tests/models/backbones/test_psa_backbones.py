@@ -214,3 +214,17 @@ def test_training_recomputes_psa_outputs_exactly(make, mode):
         sum(o.square().sum() for o in forward(x)).backward()
         grads.append([p.grad.clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
+@pytest.mark.parametrize('psa_cfg', [PAPER_P, OFFICIAL_S])
+def test_with_cp_gradients_are_bit_identical(psa_cfg):
+    """Every gradient, exactly: the checkpoint recomputes (with grad) what ran without."""
+    grads = []
+    for with_cp in (False, True):
+        torch.manual_seed(0)
+        model = PSAResNet(depth=18, psa_cfg=psa_cfg, with_cp=with_cp)
+        model.train()
+        x = torch.rand(2, 3, 64, 64, requires_grad=True)
+        sum(o.square().sum() for o in model(x)).backward()
+        grads.append([p.grad for p in model.parameters()] + [x.grad])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
