@@ -311,11 +311,11 @@ class PolarizedSelfAttention(nn.Module):
         x3 = x.flatten(2)                          # N, C, HW: a view for both memory formats
         with _no_autocast(x.device.type):
             # the only projection that must see every position: the channel query, C -> 1
-            # detached also when nothing is recorded: matmul picks its kernel by requires_grad,
-            # and a checkpoint's recompute must reproduce the no_grad forward bit for bit
-            w_q = self.ch_q.weight.detach().view(1, c)
+            # detached also when nothing is recorded: ops may pick their kernel by
+            # requires_grad, and a checkpoint's recompute must match the no_grad forward exactly
+            w_q = self.ch_q.weight.detach().view(1, 1, c)
             w_q = w_q.to(dtype) if low else w_q
-            t.s = torch.matmul(w_q, x3).softmax(-1, dtype=acc)                 # N, 1, HW
+            t.s = torch.bmm(w_q.expand(n, 1, c), x3).softmax(-1, dtype=acc)    # N, 1, HW
             # W_v (X softmax(q)) and GAP: (N,1,HW) x (N,HW,C) is the fast bmm orientation on
             # CPU for both memory formats; one bmm against [softmax(q), 1/HW] was slower than
             # this bmm plus a mean
