@@ -4,6 +4,8 @@ The references below are written from psa-spec.md (Figure 2, and the list of wha
 code does differently) with explicit weight matrices and einsum, in float64; they share no
 code with psa_pose.models.psa.
 """
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -94,23 +96,28 @@ def _randomise(block):
 
 
 ALL = [(m, f) for f in ('paper', 'official') for m in ('p', 's')]
+IMPLS = ['fast', 'direct']
 
 
+@pytest.mark.parametrize('impl', IMPLS)
 @pytest.mark.parametrize('mode', ['p', 's'])
 @pytest.mark.parametrize('shape', [(2, 32, 16, 12), (1, 64, 7, 5), (3, 8, 1, 1)])
-def test_paper_equals_figure2(mode, shape):
+def test_paper_equals_figure2(mode, shape, impl):
     torch.manual_seed(0)
-    block = _randomise(PolarizedSelfAttention(shape[1], mode=mode, formulation='paper')).eval()
+    block = _randomise(PolarizedSelfAttention(shape[1], mode=mode, formulation='paper',
+                                              impl=impl)).eval()
     x = torch.randn(shape)
     torch.testing.assert_close(block(x).double(), figure2_reference(block, x),
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('impl', IMPLS)
 @pytest.mark.parametrize('mode', ['p', 's'])
 @pytest.mark.parametrize('shape', [(2, 32, 16, 12), (1, 64, 7, 5)])
-def test_official_equals_released(mode, shape):
+def test_official_equals_released(mode, shape, impl):
     torch.manual_seed(0)
-    block = _randomise(PolarizedSelfAttention(shape[1], mode=mode, formulation='official'))
+    block = _randomise(PolarizedSelfAttention(shape[1], mode=mode, formulation='official',
+                                              impl=impl))
     x = torch.randn(shape)
     torch.testing.assert_close(block(x).double(), released_reference(block, x),
                                rtol=1e-5, atol=1e-5)
@@ -138,10 +145,11 @@ def test_official_p_spatial_gate_is_nearly_constant():
     assert paper_gate.min() < 0.4 or paper_gate.max() > 0.6
 
 
+@pytest.mark.parametrize('impl', IMPLS)
 @pytest.mark.parametrize('mode,formulation', ALL)
-def test_shapes_and_gradients(mode, formulation):
+def test_shapes_and_gradients(mode, formulation, impl):
     torch.manual_seed(0)
-    block = PolarizedSelfAttention(16, mode, formulation)
+    block = PolarizedSelfAttention(16, mode, formulation, impl=impl)
     x = torch.randn(3, 16, 9, 7, requires_grad=True)
     out = block(x)
     assert out.shape == x.shape and torch.isfinite(out).all()
@@ -189,6 +197,7 @@ def test_init_is_kaiming_fan_in():
     (dict(in_channels=8, formulation='released'),
      "formulation must be 'paper' or 'official', got 'released'"),
     (dict(in_channels=6, mode='s', formulation='official'), 'in_channels must be >= 8, got 6'),
+    (dict(in_channels=8, impl='fused'), "impl must be 'fast' (factored) or 'direct', got 'fused'"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError) as err:
@@ -196,10 +205,11 @@ def test_bad_arguments(kwargs, message):
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize('impl', IMPLS)
 @pytest.mark.parametrize('mode,formulation', ALL)
-def test_channels_last(mode, formulation):
+def test_channels_last(mode, formulation, impl):
     torch.manual_seed(0)
-    block = PolarizedSelfAttention(32, mode, formulation)
+    block = PolarizedSelfAttention(32, mode, formulation, impl=impl)
     x = torch.randn(2, 32, 12, 10)
     ref = block(x)
     out = block(x.to(memory_format=torch.channels_last))
@@ -207,14 +217,15 @@ def test_channels_last(mode, formulation):
     assert out.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize('impl', IMPLS)
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize('mode,formulation', ALL)
-def test_autocast(mode, formulation, dtype):
+def test_autocast(mode, formulation, dtype, impl):
     """Low-precision autocast: in a network PSA's input comes low-precision from conv -> norm ->
     ReLU; the output keeps that dtype, is finite even for large activations, and is close to
     float32 (the softmaxes, LayerNorm and gate MLP run in float32)."""
     torch.manual_seed(0)
-    block = PolarizedSelfAttention(64, mode, formulation)
+    block = PolarizedSelfAttention(64, mode, formulation, impl=impl)
     x = torch.randn(2, 64, 16, 12).relu().to(dtype)
     huge = x * 300                                        # fp16 overflows at 65504
     ref = block(x.float())
@@ -227,3 +238,127 @@ def test_autocast(mode, formulation, dtype):
     assert out_fp32_input.dtype == torch.float32
     rel = (out.float() - ref).norm() / ref.norm()
     assert rel < 2e-2
+
+
+# -- the fast (factored) implementation against the direct one ---------------------------------
+def _fast_and_direct(c, mode, formulation):
+    """A fast block with randomised LayerNorm affines and biases, and a direct copy of it."""
+    fast = _randomise(PolarizedSelfAttention(c, mode, formulation, impl='fast'))
+    direct = PolarizedSelfAttention(c, mode, formulation, impl='direct')
+    direct.load_state_dict(fast.state_dict())
+    return fast, direct
+
+
+def _output_and_grads(block, x, grad_out):
+    x = x.clone().requires_grad_()
+    out = block(x)
+    out.backward(grad_out)
+    return {'out': out, 'x.grad': x.grad,
+            **{n + '.grad': p.grad for n, p in block.named_parameters()}}
+
+
+# C >= 32: official s normalises C/8 values, and a LayerNorm over 2 of them (C = 16) is so
+# ill-conditioned that both implementations are 1e-5 off float64 in its gradients
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('shape', [(2, 32, 16, 12), (3, 8, 1, 1), (1, 64, 7, 5), (2, 32, 5, 9)])
+@pytest.mark.parametrize('mode,formulation', ALL)
+def test_fast_equals_direct(mode, formulation, shape, channels_last):
+    """Forward and every gradient (input and all parameters) agree to 1e-5 in float32."""
+    torch.manual_seed(0)
+    fast, direct = _fast_and_direct(shape[1], mode, formulation)
+    x, grad_out = torch.randn(shape), torch.randn(shape)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    got, want = _output_and_grads(fast, x, grad_out), _output_and_grads(direct, x, grad_out)
+    assert list(got) == list(want) and len(got) == 2 + len(list(fast.parameters()))
+    for name in want:
+        if shape[2:] != (1, 1):       # (a softmax over one position has no gradient)
+            assert want[name].abs().sum() > 0, name          # every gradient is exercised
+        # 1e-5 relative to the tensor's scale: gradients here reach ~30
+        atol = 1e-5 * max(1.0, want[name].abs().max().item())
+        torch.testing.assert_close(got[name], want[name], rtol=1e-5, atol=atol, msg=name)
+    if channels_last:
+        assert got['out'].is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('mode,formulation', ALL)
+def test_fast_gradcheck(mode, formulation, channels_last):
+    """The hand-written backward of the fast path against finite differences, in float64."""
+    torch.manual_seed(0)
+    block = _randomise(PolarizedSelfAttention(8, mode, formulation)).double()
+    names = [n for n, _ in block.named_parameters()]
+    x = torch.randn(2, 8, 3, 2, dtype=torch.float64)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    params = [p.detach().clone().requires_grad_() for p in block.parameters()]
+
+    def run(x, *params):
+        return torch.func.functional_call(block, dict(zip(names, params)), (x, ))
+
+    # fast_mode: checks random projections of the Jacobian (seconds instead of minutes)
+    assert torch.autograd.gradcheck(run, (x.requires_grad_(), *params), atol=1e-7, rtol=1e-5,
+                                    fast_mode=True)
+
+
+def test_fast_with_frozen_parts():
+    """Only what requires grad gets a gradient: a frozen block, or an input without grad."""
+    torch.manual_seed(0)
+    fast, direct = _fast_and_direct(16, 'p', 'paper')
+    for block in (fast, direct):
+        block.ch_z.weight.requires_grad_(False)
+    x, grad_out = torch.randn(2, 16, 6, 4), torch.randn(2, 16, 6, 4)
+    for block in (fast, direct):
+        block(x).backward(grad_out)              # x does not require grad
+    assert fast.ch_z.weight.grad is None
+    for (name, p), q in zip(fast.named_parameters(), direct.parameters()):
+        if p.requires_grad:
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-5, msg=name)
+    for block in (fast, direct):
+        block.requires_grad_(False)
+    got, want = _output_and_grads(fast, x, grad_out), _output_and_grads(direct, x, grad_out)
+    torch.testing.assert_close(got['x.grad'], want['x.grad'], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('mode,formulation', ALL)
+def test_fast_and_direct_share_checkpoints(mode, formulation):
+    fast = PolarizedSelfAttention(32, mode, formulation, impl='fast').state_dict()
+    direct = PolarizedSelfAttention(32, mode, formulation, impl='direct').state_dict()
+    assert [(k, v.shape) for k, v in fast.items()] == [(k, v.shape) for k, v in direct.items()]
+    PolarizedSelfAttention(32, mode, formulation, impl='direct').load_state_dict(fast)
+    PolarizedSelfAttention(32, mode, formulation, impl='fast').load_state_dict(direct)
+
+
+def test_fast_output_is_recomputed_for_a_later_op():
+    """Under recompute_psa_outputs a conv after the block keeps the block's recipe, not its
+    output: same gradients, and the saved input is a recomputed copy."""
+    from psa_pose.models.psa import recompute_psa_outputs
+    torch.manual_seed(0)
+    block = _randomise(PolarizedSelfAttention(16, 'p', 'paper'))
+    conv = torch.nn.Conv2d(16, 8, 3, padding=1)
+    x = torch.randn(2, 16, 6, 4)
+    grads = []
+    for recompute in (False, True):
+        block.zero_grad(), conv.zero_grad()
+        xg = x.clone().requires_grad_()
+        with recompute_psa_outputs() if recompute else contextlib.nullcontext():
+            y = block(xg)
+            z = conv(y)
+        saved = z.grad_fn._saved_input
+        assert (saved.data_ptr() == y.data_ptr()) != recompute
+        torch.testing.assert_close(saved, y, rtol=0, atol=0)
+        z.square().sum().backward()
+        grads.append([xg.grad] + [p.grad for p in (*block.parameters(), *conv.parameters())])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('mode,formulation', ALL)
+def test_fast_same_output_with_and_without_grad(mode, formulation):
+    """Bit for bit: a checkpointed block recomputes with gradients what it ran without."""
+    torch.manual_seed(0)
+    block = _randomise(PolarizedSelfAttention(32, mode, formulation))
+    x = torch.randn(2, 32, 9, 7)
+    with torch.no_grad():
+        eval_out = block(x)
+    assert torch.equal(block(x.clone().requires_grad_()), eval_out)

@@ -11,10 +11,11 @@ import copy
 import inspect
 from typing import Iterator, List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn as nn
 from mmpose.models.backbones.resnet import BasicBlock, Bottleneck
 
-from ..psa import PolarizedSelfAttention
+from ..psa import PolarizedSelfAttention, recompute_psa_outputs
 
 
 class RunPSA:
@@ -46,8 +47,8 @@ def check_psa_cfg(psa_cfg: Optional[dict]) -> None:
     try:
         inspect.signature(PolarizedSelfAttention).bind(2, **psa_cfg)
     except TypeError as e:
-        raise ValueError(f'psa_cfg {psa_cfg!r}: {e}; allowed keys are mode and formulation') \
-            from None
+        raise ValueError(f'psa_cfg {psa_cfg!r}: {e}; allowed keys are mode, formulation and '
+                         f'impl') from None
 
 
 class PSABackboneMixin:
@@ -88,6 +89,15 @@ class PSABackboneMixin:
                     conv.register_forward_pre_hook(RunPSA(block.psa))
         # the baseline froze its stages before the PSA blocks existed
         self._freeze_stages()
+
+    def forward(self, x: torch.Tensor):
+        """The baseline's forward; when training with PSA, each block's output is recomputed
+        for the next conv's backward instead of being kept (see
+        :func:`psa_pose.models.psa.recompute_psa_outputs`)."""
+        if self.psa_cfg is None or not torch.is_grad_enabled():
+            return super().forward(x)
+        with recompute_psa_outputs():
+            return super().forward(x)
 
     def psa_blocks(self) -> Iterator[PolarizedSelfAttention]:
         """The PSA blocks, in forward order."""

@@ -1,0 +1,1 @@
+"""Command-line tools; the scripts in ``scripts/`` are thin wrappers around these."""

@@ -1,0 +1,485 @@
+"""What PSA costs: time, memory, parameters and FLOPs of PSA models against mmpose's baseline.
+
+For each config (an mmpose top-down config name or a config file) three models are built from
+the same config: ``baseline`` (mmpose's own backbone), ``psa_direct`` and ``psa_fast`` (the PSA
+backbone with ``impl='direct'`` / ``'fast'``; paper formulation, mode ``p`` unless told
+otherwise). All variants are measured in one process, interleaved (each repeat runs every
+variant once, in rotating order) and summarised by the median, so that load from other jobs
+hits all of them alike:
+
+- ``fwd_b{N}_ms``: forward of the whole pose model (backbone + head, heatmaps out), eval mode,
+  ``torch.no_grad``, batch N;
+- ``train_b{N}_ms``: one training step, batch N: forward, the head's own loss against random
+  target heatmaps, backward and an SGD (momentum) step;
+- ``train_peak_mem_mb``: peak memory of such a step. On CUDA ``torch.cuda.max_memory_allocated``.
+  On CPU the process's resident set is no use (glibc keeps freed blocks, other allocations mix
+  in), so the step is run under ``torch.profiler`` with ``profile_memory=True`` and its
+  allocation events are replayed in order: the highest running total of tensor bytes allocated
+  and not yet freed during the step, plus the bytes held before it (parameters, buffers,
+  optimizer state, the batch and its targets);
+- ``params``; ``flops`` of one ``1 x 3 x H x W`` forward as mmengine counts them
+  (``mmengine.analysis.FlopAnalyzer``, the counter behind ``get_model_complexity_info``): it
+  traces the aten ops and counts convs, matmul/bmm/linear and norms, not element-wise ops.
+
+Forwards at batch 1 are repeated three times as often as the others (they are short). Wall
+time is the default; ``--threads 1 --clock cpu`` measures process CPU time instead, which
+other jobs on the machine barely disturb.
+
+A block benchmark times the PSA block alone (forward under ``no_grad``, and forward+backward)
+for the paper formulation fast and direct and the released (``official``) formulation.
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+DEFAULT_CONFIGS = ('td-hm_hrnet-w32_8xb64-210e_coco-256x192',
+                   'td-hm_res50_8xb64-210e_coco-256x192')
+VARIANTS = ('baseline', 'psa_direct', 'psa_fast')
+PSA_BACKBONES = {'HRNet': 'PSAHRNet', 'ResNet': 'PSAResNet'}
+# (N, C, H, W): HRNet-W32's four branch widths at 256x192, batch 16, and the batch-1 case
+DEFAULT_BLOCK_SHAPES = ((16, 32, 64, 48), (1, 32, 64, 48), (16, 64, 32, 24), (16, 128, 16, 12),
+                        (16, 256, 8, 6))
+BLOCK_VARIANTS = ('paper_fast', 'paper_direct', 'official_direct', 'official_fast')
+
+
+@dataclass
+class Settings:
+    """What to measure and how often."""
+    configs: Sequence[str] = DEFAULT_CONFIGS
+    mode: str = 'p'
+    formulation: str = 'paper'
+    device: str = 'cpu'
+    fwd_batches: Sequence[int] = (1, 16)
+    train_batch: int = 8
+    input_size: Optional[Tuple[int, int]] = None      # (H, W); None: the config's codec
+    repeats: int = 5
+    warmup: int = 1
+    block_shapes: Sequence[Tuple[int, int, int, int]] = DEFAULT_BLOCK_SHAPES
+    block_repeats: int = 15
+    models: bool = True
+    block: bool = True
+    threads: Optional[int] = None
+    clock: str = 'wall'          # 'cpu': process CPU time, robust to other jobs with 1 thread
+
+
+def quick_settings(base: Settings) -> Settings:
+    """Tiny sizes and one repeat: a smoke run of every code path, not a measurement."""
+    return Settings(**{**asdict(base), 'fwd_batches': (1, 2), 'train_batch': 2,
+                       'input_size': (64, 64), 'repeats': 1, 'warmup': 0,
+                       'block_shapes': ((2, 16, 8, 6), ), 'block_repeats': 1})
+
+
+def progress(msg: str) -> None:
+    """One line of progress on stderr (stdout carries the tables)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+# -- models ------------------------------------------------------------------------------------
+def load_config(name_or_path: str):
+    """An mmengine Config from a file path, or from an mmpose config name (file name, no .py)."""
+    from mmengine.config import Config
+    if os.path.isfile(name_or_path):
+        return Config.fromfile(name_or_path)
+    import mmpose
+    root = os.path.join(os.path.dirname(mmpose.__file__), '.mim', 'configs')
+    hits = sorted(glob.glob(os.path.join(root, '**', name_or_path + '.py'), recursive=True))
+    if not hits:
+        raise FileNotFoundError(f'no config file {name_or_path!r} and no mmpose config of that '
+                                f'name under {root}')
+    return Config.fromfile(hits[0])
+
+
+def build_variant(cfg, variant: str, mode: str = 'p', formulation: str = 'paper') -> nn.Module:
+    """The config's pose model with its backbone as ``variant`` (one of :data:`VARIANTS`),
+    without pretrained weights."""
+    import psa_pose  # noqa: F401  (registers the PSA backbones)
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    model_cfg = cfg.model.copy()
+    model_cfg.backbone = model_cfg.backbone.copy()
+    model_cfg.backbone.pop('init_cfg', None)
+    if variant != 'baseline':
+        base = model_cfg.backbone.type
+        if base not in PSA_BACKBONES:
+            raise ValueError(f'no PSA version of backbone {base!r}; have {list(PSA_BACKBONES)}')
+        model_cfg.backbone.type = PSA_BACKBONES[base]
+        model_cfg.backbone.psa_cfg = dict(mode=mode, formulation=formulation,
+                                          impl=variant.split('_', 1)[1])
+    torch.manual_seed(0)
+    return MODELS.build(model_cfg)
+
+
+def input_hw(cfg, settings: Settings) -> Tuple[int, int]:
+    """(H, W) of the model input: the settings' override, else the codec's ``input_size``."""
+    if settings.input_size is not None:
+        return tuple(settings.input_size)
+    codec = cfg.get('codec')
+    codec = codec[0] if isinstance(codec, (list, tuple)) else codec
+    if not codec or 'input_size' not in codec:
+        raise ValueError('the config has no codec.input_size: pass --input-size H W')
+    w, h = codec['input_size']
+    return h, w
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters."""
+    return sum(p.numel() for p in model.parameters())
+
+
+class _TensorForward(nn.Module):
+    """``model(x)`` as the pose model's ``mode='tensor'`` forward (what the tracer calls)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        return self.model(x, None, mode='tensor')
+
+
+def count_flops(model: nn.Module, hw: Tuple[int, int]) -> Optional[int]:
+    """FLOPs of one ``1 x 3 x H x W`` forward as mmengine counts them (its ``FlopAnalyzer``,
+    what ``get_model_complexity_info`` uses), or None if tracing fails."""
+    from mmengine.analysis import FlopAnalyzer
+    model.eval()
+    x = torch.randn(1, 3, *hw, device=next(model.parameters()).device)
+    try:
+        # the fast PSA path uses its convs' weights, not their forward: "uncalled" is expected
+        analyzer = FlopAnalyzer(_TensorForward(model), (x, )).unsupported_ops_warnings(False) \
+            .uncalled_modules_warnings(False)
+        # no_grad: inference FLOPs, and the tracer would not look inside the fast path's
+        # autograd Function (used when gradients are on)
+        with torch.no_grad():
+            return int(analyzer.total())
+    except Exception as e:  # an analysis failure must not sink the timing run
+        progress(f'  FLOPs analysis failed: {type(e).__name__}: {e}')
+        return None
+
+
+class TrainStep:
+    """One SGD training step on a fixed random batch; the head's loss against random targets."""
+
+    def __init__(self, model: nn.Module, batch: int, hw: Tuple[int, int], device: str) -> None:
+        self.model = model.to(device).train()
+        self.opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        gen = torch.Generator().manual_seed(0)
+        self.x = torch.randn(batch, 3, *hw, generator=gen).to(device)
+        with torch.no_grad():
+            out = self.model(self.x[:1], None, mode='tensor')
+        self.heatmaps = isinstance(out, torch.Tensor) and out.dim() == 4 and hasattr(
+            getattr(model, 'head', None), 'loss_module')
+        shape = (batch, *out.shape[1:]) if isinstance(out, torch.Tensor) else (1, )
+        self.target = torch.rand(shape, generator=gen).to(device)
+        self.weight = torch.ones(shape[:2], device=device)
+
+    def __call__(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        out = self.model(self.x, None, mode='tensor')
+        if self.heatmaps:
+            loss = self.model.head.loss_module(out, self.target, self.weight)
+        else:        # a head without a heatmap loss: any scalar that reaches every output
+            outs = out if isinstance(out, (tuple, list)) else (out, )
+            loss = sum(o.float().square().mean() for o in outs)
+        loss.backward()
+        self.opt.step()
+
+    def held_bytes(self) -> int:
+        """Bytes alive between steps: parameters, buffers, optimizer state, batch, targets."""
+        tensors = list(self.model.parameters()) + list(self.model.buffers())
+        for state in self.opt.state.values():
+            tensors += [t for t in state.values() if isinstance(t, torch.Tensor)]
+        tensors += [self.x, self.target, self.weight]
+        seen = {}
+        for t in tensors:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return sum(seen.values())
+
+
+def _cpu_step_peak_bytes(step: Callable[[], None]) -> Optional[int]:
+    """Highest running total of CPU tensor bytes allocated and not freed during ``step()``."""
+    from torch.profiler import ProfilerActivity, profile
+    try:
+        from torch._C._profiler import _EventType
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            step()
+        events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+        while stack:
+            e = stack.pop()
+            stack.extend(e.children)
+            if e.typed[0] == _EventType.Allocation and e.typed[1].device.type == 'cpu':
+                events.append((e.start_time_ns, e.typed[1].alloc_size))
+    except (ImportError, AttributeError) as e:   # private profiler API moved: say so, go on
+        progress(f'  CPU memory measurement unavailable in this torch: {e}')
+        return None
+    total = peak = 0
+    for _, size in sorted(events):
+        total += size
+        peak = max(peak, total)
+    return peak
+
+
+def train_peak_mem_mb(step: TrainStep, device: str) -> Optional[float]:
+    """Peak memory of one training step in MiB (see the module docstring for how)."""
+    step()                                    # optimizer state exists from here on
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() / 2**20
+    # free the last step's gradients outside the profiled window: the profiler only knows
+    # the size of blocks allocated inside it
+    step.opt.zero_grad(set_to_none=True)
+    peak = _cpu_step_peak_bytes(step)
+    return None if peak is None else (step.held_bytes() + peak) / 2**20
+
+
+# -- timing ------------------------------------------------------------------------------------
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
+                     device: str, label: str, clock: str = 'wall') -> Dict[str, float]:
+    """Median milliseconds per call of each function; every repeat runs each once, the order
+    rotating, so that drift and other jobs' load fall on all of them alike.
+
+    ``clock='cpu'`` counts this process's CPU time instead of wall time: with one thread it is
+    not inflated by other jobs taking the core (with more, it counts threads' spin-waits).
+    """
+    now = time.process_time if clock == 'cpu' else time.perf_counter
+    names = list(fns)
+    for i in range(warmup):
+        for name in names:
+            progress(f'  {label}: warm-up {name}')
+            fns[name]()
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            progress(f'  {label}: {name} ({r + 1}/{repeats})')
+            _sync(device)
+            t0 = now()
+            fns[name]()
+            _sync(device)
+            times[name].append((now() - t0) * 1e3)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _forward_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def run() -> object:
+        with torch.no_grad():
+            return model(x, None, mode='tensor')
+    return run
+
+
+def benchmark_config(config: str, settings: Settings) -> dict:
+    """All measurements of one config: ``{'config', 'input_hw', 'variants', 'ratios'}``."""
+    cfg = load_config(config)
+    hw = input_hw(cfg, settings)
+    dev = settings.device
+    progress(f'[{config}] building {", ".join(VARIANTS)}')
+    models = {v: build_variant(cfg, v, settings.mode, settings.formulation) for v in VARIANTS}
+    results: Dict[str, dict] = {v: {} for v in VARIANTS}
+    for v, model in models.items():
+        progress(f'[{config}] params and FLOPs: {v}')
+        results[v]['params'] = count_params(model)
+        results[v]['flops'] = count_flops(model, hw)
+        model.to(dev).eval()
+
+    gen = torch.Generator().manual_seed(0)
+    for batch in settings.fwd_batches:
+        x = torch.randn(batch, 3, *hw, generator=gen).to(dev)
+        label = f'[{config}] forward, batch {batch}'
+        # batch-1 forwards are short, so noisier and cheap to repeat
+        repeats = settings.repeats * (3 if batch == 1 else 1)
+        medians = time_interleaved({v: _forward_fn(m, x) for v, m in models.items()},
+                                   repeats, settings.warmup, dev, label, settings.clock)
+        for v, ms in medians.items():
+            results[v][f'fwd_b{batch}_ms'] = ms
+
+    steps = {v: TrainStep(m, settings.train_batch, hw, dev) for v, m in models.items()}
+    label = f'[{config}] training step, batch {settings.train_batch}'
+    medians = time_interleaved(steps, settings.repeats, max(settings.warmup, 1), dev, label,
+                               settings.clock)
+    for v, ms in medians.items():
+        results[v][f'train_b{settings.train_batch}_ms'] = ms
+    for v, step in steps.items():
+        progress(f'[{config}] training-step peak memory: {v}')
+        results[v]['train_peak_mem_mb'] = train_peak_mem_mb(step, dev)
+    del steps, models
+
+    base = results['baseline']
+    ratios = {v: {k: (r[k] / base[k] if r[k] is not None and base[k] else None)
+                  for k in r} for v, r in results.items()}
+    return dict(config=config, input_hw=list(hw), variants=results, ratios=ratios)
+
+
+# -- the block alone ---------------------------------------------------------------------------
+def _block(c: int, variant: str, mode: str, dev: str) -> nn.Module:
+    from psa_pose.models import PolarizedSelfAttention
+    formulation, impl = variant.split('_')
+    torch.manual_seed(0)
+    return PolarizedSelfAttention(c, mode, formulation, impl=impl).to(dev)
+
+
+def benchmark_block(settings: Settings) -> List[dict]:
+    """Forward (no_grad) and forward+backward time of the PSA block alone, per shape."""
+    rows = []
+    dev = settings.device
+    for shape in settings.block_shapes:
+        shape = tuple(shape)
+        blocks = {v: _block(shape[1], v, settings.mode, dev) for v in BLOCK_VARIANTS}
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(shape, generator=gen).to(dev)
+        xg = x.clone().requires_grad_()
+        grad_out = torch.randn(shape, generator=gen).to(dev)
+
+        def fwd(block: nn.Module) -> Callable[[], object]:
+            def run() -> object:
+                with torch.no_grad():
+                    return block(x)
+            return run
+
+        def fwd_bwd(block: nn.Module) -> Callable[[], object]:
+            def run() -> object:
+                block.zero_grad(set_to_none=True)
+                xg.grad = None
+                block(xg).backward(grad_out)
+            return run
+
+        label = f'[PSA block {shape}]'
+        reps, warm = settings.block_repeats, max(settings.warmup, 1)
+        row = dict(shape=list(shape), mode=settings.mode,
+                   fwd_ms=time_interleaved({v: fwd(b) for v, b in blocks.items()}, reps, warm,
+                                           dev, label + ' forward', settings.clock),
+                   train_ms=time_interleaved({v: fwd_bwd(b) for v, b in blocks.items()}, reps,
+                                             warm, dev, label + ' forward+backward',
+                                             settings.clock))
+        for kind in ('fwd', 'train'):
+            ms = row[f'{kind}_ms']
+            row[f'{kind}_speedup_fast_vs_direct'] = ms['paper_direct'] / ms['paper_fast']
+            row[f'{kind}_speedup_fast_vs_official'] = ms['official_direct'] / ms['paper_fast']
+        rows.append(row)
+    return rows
+
+
+# -- report ------------------------------------------------------------------------------------
+def _cell(value: Optional[float], ratio: Optional[float], fmt: str) -> str:
+    if value is None:
+        return 'n/a'
+    return f'{value:{fmt}} ({ratio:.2f})' if ratio is not None else f'{value:{fmt}}'
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown tables: each value with its ratio to the baseline in brackets."""
+    lines = []
+    for res in report.get('models', []):
+        keys = [k for k in res['variants']['baseline'] if k not in ('params', 'flops')]
+        head = ['model', 'variant', 'params (M)', 'GFLOPs'] + [
+            k.replace('_ms', ' (ms)').replace('_mb', ' (MiB)').replace('_', ' ') for k in keys]
+        lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+        name = os.path.basename(res['config']).replace('.py', '')
+        for v, r in res['variants'].items():
+            ratio = res['ratios'][v]
+            flops = None if r['flops'] is None else r['flops'] / 1e9
+            cells = [name, v, _cell(r['params'] / 1e6, ratio['params'], '.2f'),
+                     _cell(flops, ratio['flops'], '.2f')]
+            cells += [_cell(r[k], ratio[k], '.0f' if r[k] and r[k] >= 10 else '.1f')
+                      for k in keys]
+            lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append('')
+    if report.get('block'):
+        lines += ['| PSA block (N x C x H x W) | variant | fwd (ms) | paper_direct / this | '
+                  'fwd+bwd (ms) | paper_direct / this |', '|---|---|---|---|---|---|']
+        for row in report['block']:
+            shape = 'x'.join(map(str, row['shape']))
+            for v in BLOCK_VARIANTS:
+                cells = [shape, v]
+                for kind in ('fwd', 'train'):
+                    ms = row[f'{kind}_ms']
+                    cells += [f'{ms[v]:.2f}', f'{ms["paper_direct"] / ms[v]:.2f}x']
+                lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def run(settings: Settings) -> dict:
+    """Run the benchmark; returns the JSON-able report."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    report = dict(
+        settings=asdict(settings),
+        environment=dict(torch=torch.__version__, device=settings.device,
+                         threads=torch.get_num_threads(), cpu=platform.processor() or
+                         platform.machine(), python=platform.python_version(),
+                         cuda=torch.cuda.get_device_name() if settings.device.startswith('cuda')
+                         else None),
+        memory_method=('torch.cuda.max_memory_allocated' if settings.device.startswith('cuda')
+                       else 'torch.profiler allocation events: peak bytes allocated during the '
+                       'step plus bytes held before it'),
+        models=[], block=[])
+    if settings.models:
+        report['models'] = [benchmark_config(c, settings) for c in settings.configs]
+    if settings.block:
+        report['block'] = benchmark_block(settings)
+    return report
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[Settings, Optional[str]]:
+    """Settings and the ``--out`` path from the command line."""
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),
+                   help='mmpose config names or config files (HRNet or ResNet backbones)')
+    p.add_argument('--mode', choices=('p', 's'), default='p')
+    p.add_argument('--formulation', choices=('paper', 'official'), default='paper')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--fwd-batches', type=int, nargs='+', default=[1, 16])
+    p.add_argument('--train-batch', type=int, default=8)
+    p.add_argument('--input-size', type=int, nargs=2, metavar=('H', 'W'),
+                   help="model input size; default: the config's codec input_size")
+    p.add_argument('--repeats', type=int, default=5, help='timed runs per variant (median)')
+    p.add_argument('--block-repeats', type=int, default=15)
+    p.add_argument('--threads', type=int, help='torch.set_num_threads (default: torch\'s own)')
+    p.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                   help='cpu: process CPU time; with --threads 1, robust to other jobs')
+    p.add_argument('--no-models', action='store_true', help='only the block benchmark')
+    p.add_argument('--no-block', action='store_true', help='only the model benchmark')
+    p.add_argument('--quick', action='store_true',
+                   help='smoke run: tiny inputs, one repeat (numbers mean nothing)')
+    p.add_argument('--out', help='write the report as JSON here')
+    a = p.parse_args(argv)
+    s = Settings(configs=tuple(a.configs), mode=a.mode, formulation=a.formulation,
+                 device=a.device, fwd_batches=tuple(a.fwd_batches), train_batch=a.train_batch,
+                 input_size=tuple(a.input_size) if a.input_size else None, repeats=a.repeats,
+                 block_repeats=a.block_repeats, models=not a.no_models, block=not a.no_block,
+                 threads=a.threads, clock=a.clock)
+    return (quick_settings(s) if a.quick else s), a.out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Command-line entry point: run, print the Markdown tables, write ``--out``."""
+    import warnings
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
+    settings, out = parse_args(argv)
+    report = run(settings)
+    print(markdown(report))
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, 'w') as f:
+            json.dump(report, f, indent=1)
+        progress(f'wrote {out}')
+    return report
