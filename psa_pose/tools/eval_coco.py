@@ -1,0 +1,105 @@
+"""COCO keypoint AP with pycocotools' COCOeval (iouType 'keypoints', COCO's 17 OKS sigmas)."""
+import argparse
+import contextlib
+import io
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .common import UserError, one_line_errors, read_json, write_json
+
+STAT_NAMES = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR', 'AR50', 'AR75', 'ARM', 'ARL')
+
+
+# mmpose's CocoMetric names (after the 'coco/' prefix) -> the names used here
+MMPOSE_NAMES = {'AP': 'AP', 'AP .5': 'AP50', 'AP .75': 'AP75', 'AP (M)': 'APM', 'AP (L)': 'APL',
+                'AR': 'AR', 'AR .5': 'AR50', 'AR .75': 'AR75', 'AR (M)': 'ARM', 'AR (L)': 'ARL'}
+
+
+def normalize_metrics(metrics: Dict) -> Dict[str, float]:
+    """``{'coco/AP .5': x, ...}`` (mmpose) or ``{'AP50': x, ...}`` -> ``{'AP50': x, ...}``."""
+    out = {}
+    for key, value in metrics.items():
+        name = key.split('/', 1)[-1]
+        name = MMPOSE_NAMES.get(name, name)
+        if name in STAT_NAMES and isinstance(value, (int, float)):
+            out[name] = float(value)
+    return out
+
+
+def _check_gt(gt: dict, path: str) -> None:
+    if not isinstance(gt, dict) or not {'images', 'annotations', 'categories'} <= set(gt):
+        raise UserError(f'{path}: not a COCO annotation file (needs images, annotations and '
+                        f'categories); pass the person_keypoints_*.json of the split')
+    if not any('keypoints' in c for c in gt['categories']):
+        raise UserError(f'{path}: its categories have no keypoints; pass a COCO person '
+                        f'keypoints annotation file')
+
+
+def _check_results(results, path: str) -> None:
+    if not isinstance(results, list) or not results:
+        raise UserError(f'{path}: expected a non-empty list of COCO keypoint results '
+                        f'(image_id, category_id, keypoints, score)')
+    bad = [i for i, r in enumerate(results)
+           if not isinstance(r, dict) or not {'image_id', 'category_id', 'keypoints', 'score'}
+           <= set(r) or len(r['keypoints']) % 3]
+    if bad:
+        raise UserError(f'{path}: result #{bad[0]} is not a COCO keypoint result (needs '
+                        f'image_id, category_id, keypoints as x,y,v triples, score)')
+
+
+def evaluate(gt_file: str, results_file: str, sigmas: Optional[List[float]] = None,
+             verbose: bool = False) -> Dict[str, float]:
+    """COCOeval keypoint metrics of a COCO results file against a COCO annotation file."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    gt = read_json(gt_file, 'a COCO person keypoints annotation file')
+    _check_gt(gt, gt_file)
+    results = read_json(results_file, 'a COCO keypoint results file')
+    _check_results(results, results_file)
+    known = {im['id'] for im in gt['images']}
+    unknown = sorted({r['image_id'] for r in results} - known)
+    if unknown:
+        raise UserError(f'{results_file}: image_id {unknown[0]} is not in {gt_file}; were the '
+                        f'results made on another split?')
+    with contextlib.redirect_stdout(io.StringIO()):        # pycocotools prints progress
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        dt = coco.loadRes(results)
+        ev = COCOeval(coco, dt, 'keypoints')
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.array(sigmas)
+        ev.evaluate()
+        ev.accumulate()
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        ev.summarize()
+    if verbose:
+        print(summary.getvalue(), end='')
+    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats)}
+
+
+def format_table(metrics: Dict[str, float]) -> str:
+    """Metrics as a two-line Markdown table."""
+    head = '| ' + ' | '.join(STAT_NAMES) + ' |'
+    rule = '|' + '---|' * len(STAT_NAMES)
+    row = '| ' + ' | '.join(f'{metrics[k]:.3f}' for k in STAT_NAMES) + ' |'
+    return '\n'.join((head, rule, row))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description='COCO keypoint AP with pycocotools.')
+    parser.add_argument('--gt', required=True, help='COCO person keypoints annotation JSON')
+    parser.add_argument('--results', required=True, help='COCO keypoint results JSON')
+    parser.add_argument('--out', help='write the metrics here as JSON')
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        metrics = evaluate(args.gt, args.results)
+        print(format_table(metrics))
+        if args.out:
+            write_json({'gt': os.path.abspath(args.gt),
+                        'results': os.path.abspath(args.results), **metrics}, args.out)
+            print(f'metrics written to {args.out}')
+    return 0

@@ -1,0 +1,30 @@
+"""Parameters and GFLOPs of a config's model (mmengine's counter; see psa_pose.zoo.measure)."""
+import argparse
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import DictAction
+
+from .common import UserError, one_line_errors
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description='Params and GFLOPs of a config at batch 1')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--input-shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input height and width (default: the config codec\'s input size)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    args = parser.parse_args(argv)
+    import psa_pose  # noqa: F401
+    from .. import zoo
+    from .train import load_cfg
+    with one_line_errors():
+        cfg = load_cfg(args.config, args.cfg_options)
+        hw = tuple(args.input_shape) if args.input_shape else zoo.input_hw(cfg)
+        if min(hw) < 32:
+            raise UserError(f'--input-shape {hw[0]} {hw[1]}: too small for these backbones')
+        params, gflops = zoo.measure(cfg, hw)
+    print(f'config: {osp.basename(args.config)}\ninput shape: 1x3x{hw[0]}x{hw[1]}\n'
+          f'params: {params / 1e6:.3f}M ({params})\nGFLOPs: {gflops:.3f}')
+    return 0

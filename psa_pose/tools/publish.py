@@ -1,0 +1,131 @@
+"""Release a trained checkpoint: weights and plain metadata, named by its sha256.
+
+``publish(IN, OUT)`` writes ``OUT-<sha256[:8]>_<YYYYMMDD>.pth`` (atomically) holding only
+``state_dict`` and ``meta`` (config name, metrics, library versions, source), so it loads with
+``torch.load(weights_only=True)``. :func:`load_published` refuses a file whose hash does not match
+its name.
+"""
+import argparse
+import datetime
+import hashlib
+import os
+import re
+from typing import Dict, List, Optional
+
+import torch
+
+from .common import UserError, one_line_errors, read_json
+from .eval_coco import normalize_metrics
+
+PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
+
+
+class ChecksumError(UserError):
+    """A published checkpoint whose sha256 does not match the one in its file name."""
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load_training_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise UserError(f'{path}: no such checkpoint file')
+    try:
+        # our own training output, which holds optimizer state and numpy objects
+        ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+        raise UserError(f'{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: '
+                        f'{str(e).splitlines()[0][:120]}); is the file complete?') from None
+    if not isinstance(ckpt, dict):
+        raise UserError(f'{path}: not a checkpoint (holds a {type(ckpt).__name__})')
+    state = ckpt.get('state_dict', ckpt)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f'{path}: holds no state_dict of tensors')
+    return ckpt
+
+
+def publish(src: str, out: str, config: Optional[str] = None,
+            metrics: Optional[Dict[str, float]] = None, date: Optional[str] = None) -> str:
+    """Write the release file for ``src``; return its path."""
+    import mmengine
+    import mmpose
+    ckpt = _load_training_checkpoint(src)
+    old_meta = ckpt.get('meta') or {}
+    if config is None and old_meta.get('experiment_name'):
+        # mmengine names an experiment <config name>_<YYYYMMDD_HHMMSS>
+        config = re.sub(r'_\d{8}_\d{6}$', '', old_meta['experiment_name'])
+    meta = {
+        'config': config,
+        'metrics': dict(metrics or {}),
+        'epoch': old_meta.get('epoch'),
+        'iter': old_meta.get('iter'),
+        'source': os.path.basename(src),
+        'mmpose_version': str(mmpose.__version__),
+        'mmengine_version': str(mmengine.__version__),
+        'torch_version': str(torch.__version__),
+    }
+    release = {'state_dict': {k: v.detach().clone() for k, v in
+                              ckpt.get('state_dict', ckpt).items()},
+               'meta': meta}
+    date = date or datetime.date.today().strftime('%Y%m%d')
+    out = out[:-4] if out.endswith('.pth') else out
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    # the name needs the hash of the finished file: write beside it, then rename
+    tmp = os.path.join(folder, f'.{os.path.basename(out)}.tmp{os.getpid()}')
+    try:
+        torch.save(release, tmp)
+        final = f'{out}-{sha256_of(tmp)[:8]}_{date}.pth'
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return final
+
+
+def load_published(path: str, map_location: str = 'cpu') -> dict:
+    """Load a published checkpoint after checking its sha256 against its name."""
+    m = PUBLISHED.search(os.path.basename(path))
+    if not m:
+        raise UserError(f'{path}: not a published checkpoint name (<name>-<sha256[:8]>_<date>.pth)')
+    if not os.path.isfile(path):
+        raise UserError(f'{path}: no such file')
+    sha = sha256_of(path)
+    if sha[:8] != m['sha']:
+        raise ChecksumError(f'{path}: sha256 starts with {sha[:8]}, the name says {m["sha"]}; '
+                            f'the file is corrupt or was changed: download it again')
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description='Release a checkpoint: weights + metadata, named OUT-<sha256[:8]>_<date>.pth')
+    parser.add_argument('in_file', help='training checkpoint (e.g. work_dirs/x/epoch_210.pth)')
+    parser.add_argument('out_file', help='output name without hash, e.g. releases/hrnet-w32-psa')
+    parser.add_argument('--config', help='config name to record (default: from the checkpoint)')
+    parser.add_argument('--metrics', help='metrics JSON from test.py --out (recorded and '
+                        'added to the model zoo when the config is one of configs/)')
+    parser.add_argument('--no-zoo', action='store_true',
+                        help='do not add the entry to configs/results.json and the metafile')
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        metrics, config = {}, args.config
+        if args.metrics:
+            raw = read_json(args.metrics, 'metrics from test.py --out')
+            config = config or raw.get('config')
+            metrics = normalize_metrics(raw)
+        path = publish(args.in_file, args.out_file, config=config, metrics=metrics)
+        print(f'published {path} (sha256 {sha256_of(path)})')
+        if not args.no_zoo:
+            from .. import zoo
+            if config in zoo.config_files():
+                zoo.add_trained(config, metrics, checkpoint=path)
+                print(f'added {config} to {zoo.RESULTS_FILE} and {zoo.METAFILE}')
+            else:
+                print(f'{config!r} is not a config under configs/: model zoo unchanged')
+    return 0

@@ -1,0 +1,77 @@
+"""Evaluate a checkpoint on a config's test set; mmpose's ``tools/test.py`` flags, plus
+``--coco-results`` (the COCO results JSON, for scripts/eval_coco.py)."""
+import argparse
+import os
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import DictAction
+
+from .common import UserError, one_line_errors, write_json
+from .train import build_runner, load_cfg
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Evaluate a pose model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save evaluation logs')
+    parser.add_argument('--out', help='write the metrics here as JSON')
+    parser.add_argument('--dump', help='dump the predictions to a pickle file')
+    parser.add_argument('--coco-results', metavar='JSON',
+                        help='also write the predictions as a COCO keypoint results JSON')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    import psa_pose  # noqa: F401
+    args = parse_args(argv)
+    with one_line_errors():
+        cfg = load_cfg(args.config, args.cfg_options)
+        if not osp.isfile(args.checkpoint):
+            raise UserError(f'{args.checkpoint}: no such checkpoint file')
+        from .publish import PUBLISHED, load_published
+        if PUBLISHED.search(osp.basename(args.checkpoint)):
+            load_published(args.checkpoint)         # refuses a file whose hash does not match
+        cfg.launcher = args.launcher
+        cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+            './work_dirs', osp.splitext(osp.basename(args.config))[0])
+        cfg.load_from = args.checkpoint
+        if args.dump:
+            if not args.dump.endswith(('.pkl', '.pickle')):
+                raise UserError(f'{args.dump}: --dump needs a .pkl or .pickle file name')
+            evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
+                else [cfg.test_evaluator]
+            cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.dump)]
+        prefix = None
+        if args.coco_results:
+            if not args.coco_results.endswith('.json'):
+                raise UserError(f'{args.coco_results}: --coco-results needs a .json file name')
+            # CocoMetric writes {outfile_prefix}.keypoints.json
+            prefix = osp.join(cfg.work_dir, 'coco_results')
+            evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
+                else cfg.test_evaluator
+            evaluator.outfile_prefix = prefix
+        runner = build_runner(cfg)
+    metrics = runner.test()
+    from mmengine.dist import is_main_process
+    if not is_main_process():
+        return 0
+    if prefix:
+        os.makedirs(osp.dirname(osp.abspath(args.coco_results)), exist_ok=True)
+        os.replace(f'{prefix}.keypoints.json', args.coco_results)
+        print(f'COCO results written to {args.coco_results}')
+    if args.out:
+        config_name = osp.splitext(osp.basename(args.config))[0]
+        write_json({'config': config_name, 'checkpoint': osp.abspath(args.checkpoint),
+                    **{k: float(v) for k, v in metrics.items()}}, args.out)
+        print(f'metrics written to {args.out}')
+    return 0

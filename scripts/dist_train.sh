@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Distributed training with torchrun: bash scripts/dist_train.sh CONFIG GPUS [train.py args]
+# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT from the environment.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+[[ $# -ge 2 ]] || { echo "usage: $0 CONFIG GPUS [train.py args]" >&2; exit 2; }
+CONFIG=$1; GPUS=$2; shift 2
+exec "$PYTHON" -m torch.distributed.run \
+  --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
+  --master_port="${PORT:-29500}" --nproc_per_node="$GPUS" \
+  "$ROOT/scripts/train.py" "$CONFIG" --launcher pytorch "$@"

@@ -1,0 +1,158 @@
+"""Every script end to end on CPU: train -> test -> eval -> compare -> publish -> load.
+
+Tiny ResNet-18 twins (tests/configs) on the 4 real COCO images of ../shared, GT boxes.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from psa_pose.tools.publish import ChecksumError, load_published
+from tests.conftest import REPO
+
+BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
+PSA = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
+ENV = {**os.environ, 'PYTHON': sys.executable, 'PYTHONWARNINGS': 'ignore'}
+
+
+def run(*cmd, cwd, check=True):
+    """Run a script from an unrelated directory (no PYTHONPATH), as a user would."""
+    out = subprocess.run([str(c) for c in cmd], cwd=cwd, env=ENV, capture_output=True,
+                         text=True, timeout=900)
+    if check and out.returncode != 0:
+        pytest.fail(f'{cmd} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
+    return out
+
+
+@pytest.fixture(scope='module')
+def experiment(tmp_path_factory, mini_coco):
+    """compare_train.sh: both twins trained, tested and compared in one experiment folder."""
+    cwd = tmp_path_factory.mktemp('elsewhere')
+    exp = cwd / 'exp'
+    env_out = subprocess.run(['bash', f'{REPO}/scripts/compare_train.sh', BASE, PSA, '1'],
+                             cwd=cwd, env={**ENV, 'EXP_DIR': str(exp)}, capture_output=True,
+                             text=True, timeout=1200)
+    assert env_out.returncode == 0, env_out.stdout[-3000:] + env_out.stderr[-3000:]
+    return exp, cwd, env_out.stdout
+
+
+def test_compare_train_writes_one_experiment_folder(experiment):
+    exp, _, stdout = experiment
+    for role, config in (('baseline', BASE), ('psa', PSA)):
+        metrics = json.loads((exp / role / 'metrics.json').read_text())
+        assert metrics['config'] == os.path.basename(config)[:-3]
+        assert {'coco/AP', 'coco/AP .5', 'coco/AR'} <= set(metrics)
+        assert (exp / role / 'epoch_2.pth').is_file()
+        assert glob.glob(str(exp / role / '*' / 'vis_data' / 'scalars.json'))
+    rows = json.loads((exp / 'compare.json').read_text())
+    assert [r['psa'] for r in rows] == ['-', 'p (paper)']
+    base, psa = rows
+    assert psa['baseline'] == base['config']
+    assert psa['delta_AP'] == pytest.approx(psa['AP'] - base['AP'])
+    # ResNet-18 (11,176,512) + HeatmapHead (4,200,209); + 2 paper PSA blocks (2c^2+3c each)
+    # of widths 64, 128, 256 and 512
+    assert base['params'] == 15_376_721
+    assert psa['params'] - base['params'] == sum(2 * (2 * c * c + 3 * c)
+                                                 for c in (64, 128, 256, 512))
+    assert (exp / 'compare.png').stat().st_size > 10_000
+    assert (exp / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    md = (exp / 'compare.md').read_text()
+    assert md.startswith('| model | PSA | input |') and 'p (paper)' in md
+    assert '| model | PSA | input |' in stdout
+
+
+def test_test_eval_publish_load(experiment, mini_coco):
+    exp, cwd, _ = experiment
+    work = exp / 'psa'
+    run(sys.executable, f'{REPO}/scripts/test.py', PSA, work / 'epoch_2.pth', '--work-dir',
+        work / 't', '--out', work / 'm2.json', '--coco-results', work / 'results.json',
+        '--dump', work / 'preds.pkl', cwd=cwd)
+    metrics = json.loads((work / 'm2.json').read_text())
+    assert (work / 'preds.pkl').stat().st_size > 0
+    results = json.loads((work / 'results.json').read_text())
+    assert results and {'image_id', 'keypoints', 'score'} <= set(results[0])
+    # pycocotools on mmpose's own results file gives mmpose's numbers
+    run(sys.executable, f'{REPO}/scripts/eval_coco.py', '--gt', f'{mini_coco}/test_coco.json',
+        '--results', work / 'results.json', '--out', work / 'eval.json', cwd=cwd)
+    ours = json.loads((work / 'eval.json').read_text())
+    assert ours['AP'] == pytest.approx(metrics['coco/AP'], abs=1e-9)
+    assert ours['AR'] == pytest.approx(metrics['coco/AR'], abs=1e-9)
+
+    out = run(sys.executable, f'{REPO}/scripts/publish_model.py', work / 'epoch_2.pth',
+              exp / 'release' / 'tiny-psa', '--metrics', work / 'm2.json', cwd=cwd).stdout
+    [published] = glob.glob(str(exp / 'release' / 'tiny-psa-*_*.pth'))
+    assert f'published {published}' in out
+    ckpt = load_published(published)
+    assert set(ckpt) == {'state_dict', 'meta'}
+    assert ckpt['meta']['config'] == os.path.basename(PSA)[:-3]
+    assert ckpt['meta']['metrics']['AP'] == metrics['coco/AP']
+    trained = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=False)
+    assert 'optimizer' in trained and 'optimizer' not in ckpt
+    assert all(torch.equal(ckpt['state_dict'][k], v) for k, v in trained['state_dict'].items())
+    assert not glob.glob(str(exp / 'release' / '.*'))            # no temporary left
+
+    # the published file evaluates like the training checkpoint
+    run(sys.executable, f'{REPO}/scripts/test.py', PSA, published, '--work-dir', work / 't2',
+        '--out', work / 'm3.json', cwd=cwd)
+    assert json.loads((work / 'm3.json').read_text())['coco/AP'] == metrics['coco/AP']
+
+    # a changed byte: refused by name check, before anything is evaluated
+    tampered = exp / 'release' / os.path.basename(published)
+    data = bytearray(open(published, 'rb').read())
+    data[-10] ^= 0xFF
+    bad = exp / 'bad'
+    bad.mkdir()
+    (bad / tampered.name).write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match='the name says'):
+        load_published(str(bad / tampered.name))
+    res = run(sys.executable, f'{REPO}/scripts/test.py', PSA, bad / tampered.name,
+              '--out', bad / 'm.json', cwd=cwd, check=False)
+    assert res.returncode == 2 and 'the file is corrupt or was changed' in res.stderr
+    assert not (bad / 'm.json').exists()
+
+
+def test_resume_auto_continues(experiment):
+    exp, cwd, _ = experiment
+    run(sys.executable, f'{REPO}/scripts/train.py', PSA, '--work-dir', exp / 'psa', '--resume',
+        '--cfg-options', 'train_cfg.max_epochs=3', cwd=cwd)
+    assert (exp / 'psa' / 'epoch_3.pth').is_file()
+    assert not (exp / 'psa' / 'epoch_4.pth').exists()
+
+
+def test_get_flops(tmp_path):
+    out = run(sys.executable, f'{REPO}/scripts/get_flops.py', PSA, '--input-shape', '256',
+              '192', cwd=tmp_path).stdout
+    assert 'input shape: 1x3x256x192' in out and 'params: ' in out and 'GFLOPs: ' in out
+
+
+@pytest.mark.parametrize('args,message', [
+    (['nope/'], 'nope/: no such file or folder'),
+    (['{tmp}/empty'], 'no metrics.json and no mmengine log with COCO metrics'),
+    (['{tmp}/bad.json'], 'bad.json: not valid JSON'),
+    (['{tmp}/noap.json'], 'noap.json: no COCO AP in it'),
+])
+def test_compare_ap_bad_inputs(tmp_path, args, message):
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'bad.json').write_text('{')
+    (tmp_path / 'noap.json').write_text('{"config": "td-hm_res50_8xb64-210e_coco-256x192"}')
+    args = [a.format(tmp=tmp_path) for a in args]
+    res = run(sys.executable, f'{REPO}/scripts/compare_ap.py', *args, '--out-dir',
+              tmp_path / 'out', cwd=tmp_path, check=False)
+    assert res.returncode == 2
+    assert res.stderr.startswith('error: ') and message in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / 'out').exists()
+
+
+def test_shell_wrappers_explain_their_usage(tmp_path):
+    for script, usage in (('train.sh', 'CONFIG'), ('dist_train.sh', 'CONFIG GPUS'),
+                          ('dist_test.sh', 'CONFIG CHECKPOINT GPUS'),
+                          ('slurm_train.sh', 'PARTITION JOB_NAME CONFIG WORK_DIR'),
+                          ('slurm_test.sh', 'PARTITION JOB_NAME CONFIG CHECKPOINT'),
+                          ('compare_train.sh', 'BASELINE_CONFIG PSA_CONFIG GPUS')):
+        res = run('bash', f'{REPO}/scripts/{script}', cwd=tmp_path, check=False)
+        assert res.returncode == 2 and f'usage: ' in res.stderr and usage in res.stderr, script
