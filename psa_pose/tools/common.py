@@ -1,4 +1,5 @@
 """What every entry point shares: one-line errors and atomic writes."""
+import argparse
 import json
 import os
 import sys
@@ -55,3 +56,14 @@ def read_json(path: str, what: str) -> Any:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f'{path}: not valid JSON ({e}); expected {what}') from None
+
+
+def parse_with_launcher(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Add mmpose's ``--launcher`` / ``--local-rank`` arguments, parse, and export LOCAL_RANK
+    (torch.distributed.launch passes ``--local-rank``; torchrun sets the variable itself)."""
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-from .common import UserError, one_line_errors, write_json
+from .common import UserError, one_line_errors, parse_with_launcher, write_json
 from .train import build_runner, load_cfg
 
 
@@ -22,13 +22,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='also write the predictions as a COCO keypoint results JSON')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_with_launcher(parser, argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

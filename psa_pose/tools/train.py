@@ -1,12 +1,11 @@
 """Train a config with mmengine's Runner; mmpose's ``tools/train.py`` flags."""
 import argparse
-import os
 import os.path as osp
 from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
-from .common import UserError, one_line_errors
+from .common import UserError, one_line_errors, parse_with_launcher
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -24,13 +23,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (e.g. '
                         'model.backbone.init_cfg.checkpoint=/path/to/weights.pth)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_with_launcher(parser, argv)
 
 
 def load_cfg(path: str, options: Optional[dict]) -> Config:
