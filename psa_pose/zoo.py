@@ -173,8 +173,9 @@ def measure_all(progress: bool = True) -> Dict[str, Dict]:
     return out
 
 
-def read_results(path: str = RESULTS_FILE) -> Dict[str, Dict]:
-    with open(path) as f:
+def read_results(path: Optional[str] = None) -> Dict[str, Dict]:
+    """The results file (``configs/results.json`` unless ``path``)."""
+    with open(path or RESULTS_FILE) as f:
         return json.load(f)
 
 

@@ -117,7 +117,7 @@ def test_test_eval_publish_load(experiment, mini_coco):
 
 def test_resume_auto_continues(experiment):
     exp, cwd, _ = experiment
-    run(sys.executable, f'{REPO}/scripts/train.py', PSA, '--work-dir', exp / 'psa', '--resume',
+    run('bash', f'{REPO}/scripts/train.sh', PSA, '--work-dir', exp / 'psa', '--resume',
         '--cfg-options', 'train_cfg.max_epochs=3', cwd=cwd)
     assert (exp / 'psa' / 'epoch_3.pth').is_file()
     assert not (exp / 'psa' / 'epoch_4.pth').exists()
@@ -156,3 +156,52 @@ def test_shell_wrappers_explain_their_usage(tmp_path):
                           ('compare_train.sh', 'BASELINE_CONFIG PSA_CONFIG GPUS')):
         res = run('bash', f'{REPO}/scripts/{script}', cwd=tmp_path, check=False)
         assert res.returncode == 2 and f'usage: ' in res.stderr and usage in res.stderr, script
+
+
+@pytest.mark.parametrize('script,args,expected', [
+    ('dist_train.sh', ['CFG.py', '8', '--amp'],
+     '-m torch.distributed.run --nnodes=2 --node_rank=1 --master_addr=10.1.2.3 '
+     '--master_port=29555 --nproc_per_node=8 {REPO}/scripts/train.py CFG.py --launcher pytorch '
+     '--amp'),
+    ('dist_test.sh', ['CFG.py', 'x.pth', '4', '--out', 'm.json'],
+     '-m torch.distributed.run --nnodes=2 --node_rank=1 --master_addr=10.1.2.3 '
+     '--master_port=29555 --nproc_per_node=4 {REPO}/scripts/test.py CFG.py x.pth --launcher '
+     'pytorch --out m.json'),
+])
+def test_dist_wrappers_assemble_torchrun(tmp_path, script, args, expected):
+    """A stand-in interpreter records the torchrun call (mmengine's pytorch launcher needs
+    CUDA, so a real multi-process run is for a GPU machine)."""
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\necho "$@" > "$CALL_LOG"\n')
+    fake.chmod(0o755)
+    env = {**ENV, 'PYTHON': str(fake), 'CALL_LOG': str(tmp_path / 'log'), 'NNODES': '2',
+           'NODE_RANK': '1', 'MASTER_ADDR': '10.1.2.3', 'PORT': '29555'}
+    out = subprocess.run(['bash', f'{REPO}/scripts/{script}', *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / 'log').read_text().strip() == expected.format(REPO=REPO)
+
+
+@pytest.mark.parametrize('script,args,expected', [
+    ('slurm_train.sh', ['gpu', 'psa-w32', 'CFG.py', 'work_dirs/x', '--amp'],
+     ['-p gpu', '--job-name=psa-w32', '--gres=gpu:4', '--ntasks=16', '--ntasks-per-node=4',
+      '--cpus-per-task=5', '--exclusive', 'scripts/train.py CFG.py --work-dir=work_dirs/x '
+      '--launcher slurm --amp']),
+    ('slurm_test.sh', ['gpu', 'psa-test', 'CFG.py', 'x.pth', '--out', 'm.json'],
+     ['-p gpu', '--job-name=psa-test', '--ntasks=16', 'scripts/test.py CFG.py x.pth '
+      '--launcher slurm --out m.json']),
+])
+def test_slurm_wrappers_assemble_srun(tmp_path, script, args, expected):
+    """A stand-in srun on PATH records what the wrapper asks slurm for."""
+    fake = tmp_path / 'bin'
+    fake.mkdir()
+    (fake / 'srun').write_text('#!/bin/sh\necho "$@" > "$SRUN_LOG"\n')
+    (fake / 'srun').chmod(0o755)
+    env = {**ENV, 'PATH': f'{fake}:{os.environ["PATH"]}', 'SRUN_LOG': str(tmp_path / 'log'),
+           'GPUS': '16', 'GPUS_PER_NODE': '4', 'SRUN_ARGS': '--exclusive'}
+    out = subprocess.run(['bash', f'{REPO}/scripts/{script}', *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    call = (tmp_path / 'log').read_text()
+    for part in expected:
+        assert part in call, (part, call)
