@@ -22,6 +22,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from .references import MMPOSE_AP, PAPER, paper_row
+from .tools.common import atomic_path, write_json
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, 'configs')
@@ -179,13 +180,9 @@ def read_results(path: Optional[str] = None) -> Dict[str, Dict]:
         return json.load(f)
 
 
-def write_json_atomic(data, path: str) -> None:
-    """Write JSON to ``path`` through a temporary file, so a reader never sees half of it."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write('\n')
-    os.replace(tmp, path)
+def write_results(results: Dict[str, Dict], path: Optional[str] = None) -> None:
+    """Write the results file atomically (keys sorted, so diffs stay small)."""
+    write_json(results, path or RESULTS_FILE, sort_keys=True)
 
 
 # -- rendering --------------------------------------------------------------------------------
@@ -281,10 +278,8 @@ def write_pages(results: Dict[str, Dict]) -> None:
         current = f.read()
     for path, text in ((ZOO_README, render_readme(results, current)),
                        (METAFILE, render_metafile(results))):
-        tmp = f'{path}.tmp{os.getpid()}'
-        with open(tmp, 'w') as f:
+        with atomic_path(path) as tmp, open(tmp, 'w') as f:
             f.write(text)
-        os.replace(tmp, path)
 
 
 def add_trained(config: str, metrics: Dict[str, float], checkpoint: str,
@@ -294,7 +289,7 @@ def add_trained(config: str, metrics: Dict[str, float], checkpoint: str,
     results[config]['trained'] = {
         **{k: round(float(metrics[k]), 4) for k in TRAINED_METRICS if k in metrics},
         'checkpoint': checkpoint, **({'log': log} if log else {})}
-    write_json_atomic(results, RESULTS_FILE)
+    write_results(results)
     write_pages(results)
 
 

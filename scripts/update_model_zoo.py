@@ -43,7 +43,7 @@ def main() -> int:
             print('model zoo is up to date')
             return 0
         results = {n: {**results.get(n, {}), **m} for n, m in measured.items()}
-        zoo.write_json_atomic(results, zoo.RESULTS_FILE)
+        zoo.write_results(results)
         print(f'wrote {zoo.RESULTS_FILE} ({len(stale)} configs changed)')
     zoo.write_pages(results)
     print(f'wrote {zoo.ZOO_README} and {zoo.METAFILE}')

@@ -30,7 +30,6 @@ for the paper formulation fast and direct and the released (``official``) formul
 """
 import argparse
 import glob
-import json
 import os
 import platform
 import statistics
@@ -41,6 +40,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+
+from .common import write_json
 
 DEFAULT_CONFIGS = ('td-hm_hrnet-w32_8xb64-210e_coco-256x192',
                    'td-hm_res50_8xb64-210e_coco-256x192')
@@ -478,8 +479,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     report = run(settings)
     print(markdown(report))
     if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, 'w') as f:
-            json.dump(report, f, indent=1)
+        write_json(report, out)
         progress(f'wrote {out}')
     return report

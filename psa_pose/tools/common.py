@@ -4,14 +4,14 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 
 class UserError(Exception):
     """Bad input: shown as one line (what file, what is wrong, what to do), exit code 2."""
 
 
-def fail(message: str, code: int = 2) -> 'NoReturn':  # noqa: F821
+def fail(message: str, code: int = 2) -> NoReturn:
     print(f'error: {message}', file=sys.stderr)
     sys.exit(code)
 
@@ -40,10 +40,10 @@ def atomic_path(path: str) -> Iterator[str]:
             os.remove(tmp)
 
 
-def write_json(data: Any, path: str) -> None:
+def write_json(data: Any, path: str, sort_keys: bool = False) -> None:
     """Write JSON atomically."""
     with atomic_path(path) as tmp, open(tmp, 'w') as f:
-        json.dump(data, f, indent=2)
+        json.dump(data, f, indent=2, sort_keys=sort_keys)
         f.write('\n')
 
 
