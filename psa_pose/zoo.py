@@ -90,6 +90,17 @@ def family_of(path: str) -> str:
     return os.path.basename(os.path.dirname(path))
 
 
+def mmpose_config_file(name: str) -> str:
+    """The path of one of mmpose's packaged configs, by file name without ``.py``."""
+    import glob
+    import mmpose
+    root = os.path.join(os.path.dirname(mmpose.__file__), '.mim', 'configs')
+    hits = sorted(glob.glob(os.path.join(root, '**', name + '.py'), recursive=True))
+    if not hits:
+        raise FileNotFoundError(f'no mmpose config named {name!r} under {root}')
+    return hits[0]
+
+
 def load_config(path: str) -> Config:
     """``Config.fromfile`` (imports psa_pose through the config's ``custom_imports``)."""
     return Config.fromfile(path)

@@ -9,6 +9,9 @@ import psa_pose  # noqa: E402,F401  (registers PSA modules; installs the mmcv-op
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
+from psa_pose import zoo  # noqa: E402
+from psa_pose.models.backbones import PSA_BACKBONES  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), 'shared')
 MINI_COCO = os.path.join(SHARED, 'data', 'coco-val2017-mini')
@@ -17,25 +20,21 @@ init_default_scope('mmpose')
 
 
 def mmpose_config(name: str) -> Config:
-    """One of mmpose's own COCO top-down heatmap configs, by file name without '.py'."""
-    import mmpose
-    return Config.fromfile(os.path.join(os.path.dirname(mmpose.__file__), '.mim', 'configs',
-                                        'body_2d_keypoint', 'topdown_heatmap', 'coco',
-                                        name + '.py'))
+    """One of mmpose's own configs, by file name without '.py'."""
+    return Config.fromfile(zoo.mmpose_config_file(name))
 
 
 def build_pose_model(name: str, psa_cfg=None, backbone_type=None):
     """mmpose's model of config ``name`` with its backbone swapped for the PSA subclass
     (``psa_cfg=None``: the PSA subclass without PSA) and no pretrained weights."""
-    from mmpose.registry import MODELS
-    cfg = mmpose_config(name).model
-    cfg.backbone.pop('init_cfg', None)
+    cfg = mmpose_config(name)
+    backbone = cfg.model.backbone
     if backbone_type is None:
-        backbone_type = {'HRNet': 'PSAHRNet', 'ResNet': 'PSAResNet'}[cfg.backbone.type]
+        backbone_type = PSA_BACKBONES[backbone.type]
     if backbone_type.startswith('PSA'):
-        cfg.backbone.psa_cfg = psa_cfg
-    cfg.backbone.type = backbone_type
-    return MODELS.build(cfg)
+        backbone.psa_cfg = psa_cfg
+    backbone.type = backbone_type
+    return zoo.build_model(cfg)
 
 
 @pytest.fixture(scope='session')

@@ -29,7 +29,6 @@ A block benchmark times the PSA block alone (forward under ``no_grad``, and forw
 for the paper formulation fast and direct and the released (``official``) formulation.
 """
 import argparse
-import glob
 import os
 import platform
 import statistics
@@ -46,7 +45,6 @@ from .common import write_json
 DEFAULT_CONFIGS = ('td-hm_hrnet-w32_8xb64-210e_coco-256x192',
                    'td-hm_res50_8xb64-210e_coco-256x192')
 VARIANTS = ('baseline', 'psa_direct', 'psa_fast')
-PSA_BACKBONES = {'HRNet': 'PSAHRNet', 'ResNet': 'PSAResNet'}
 # (N, C, H, W): HRNet-W32's four branch widths at 256x192, batch 16, and the batch-1 case
 DEFAULT_BLOCK_SHAPES = ((16, 32, 64, 48), (1, 32, 64, 48), (16, 64, 32, 24), (16, 128, 16, 12),
                         (16, 256, 8, 6))
@@ -89,27 +87,22 @@ def progress(msg: str) -> None:
 def load_config(name_or_path: str):
     """An mmengine Config from a file path, or from an mmpose config name (file name, no .py)."""
     from mmengine.config import Config
+
+    from .. import zoo
     if os.path.isfile(name_or_path):
         return Config.fromfile(name_or_path)
-    import mmpose
-    root = os.path.join(os.path.dirname(mmpose.__file__), '.mim', 'configs')
-    hits = sorted(glob.glob(os.path.join(root, '**', name_or_path + '.py'), recursive=True))
-    if not hits:
-        raise FileNotFoundError(f'no config file {name_or_path!r} and no mmpose config of that '
-                                f'name under {root}')
-    return Config.fromfile(hits[0])
+    return Config.fromfile(zoo.mmpose_config_file(name_or_path))
 
 
 def build_variant(cfg, variant: str, mode: str = 'p', formulation: str = 'paper') -> nn.Module:
     """The config's pose model with its backbone as ``variant`` (one of :data:`VARIANTS`),
     without pretrained weights."""
-    import psa_pose  # noqa: F401  (registers the PSA backbones)
-    from mmengine.registry import init_default_scope
-    from mmpose.registry import MODELS
-    init_default_scope('mmpose')
+    from mmengine.config import Config
+
+    from .. import zoo
+    from ..models.backbones import PSA_BACKBONES
     model_cfg = cfg.model.copy()
     model_cfg.backbone = model_cfg.backbone.copy()
-    model_cfg.backbone.pop('init_cfg', None)
     if variant != 'baseline':
         base = model_cfg.backbone.type
         if base not in PSA_BACKBONES:
@@ -118,7 +111,7 @@ def build_variant(cfg, variant: str, mode: str = 'p', formulation: str = 'paper'
         model_cfg.backbone.psa_cfg = dict(mode=mode, formulation=formulation,
                                           impl=variant.split('_', 1)[1])
     torch.manual_seed(0)
-    return MODELS.build(model_cfg)
+    return zoo.build_model(Config(dict(model=model_cfg)))
 
 
 def input_hw(cfg, settings: Settings) -> Tuple[int, int]:

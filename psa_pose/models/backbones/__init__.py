@@ -1,4 +1,7 @@
 from .hrnet import PSAHRNet
 from .resnet import PSAResNet
 
-__all__ = ['PSAHRNet', 'PSAResNet']
+# mmpose backbone type -> its PSA subclass
+PSA_BACKBONES = {'HRNet': 'PSAHRNet', 'ResNet': 'PSAResNet'}
+
+__all__ = ['PSAHRNet', 'PSAResNet', 'PSA_BACKBONES']
