@@ -18,25 +18,18 @@ def _w(conv):
     return conv.weight.detach().double()[:, :, 0, 0]
 
 
-def figure2_reference(block, x):
-    """Figure 2 as drawn (formulation='paper'), computed directly."""
+def _channel_context(block, X):
+    """W_v X softmax_HW(W_q X): the channel branch's pooled value, the same in both
+    formulations. X: (N, C, HW) float64 -> (N, C/2)."""
+    V = torch.einsum('oc,ncp->nop', _w(block.ch_v), X)                     # C/2 x HW
+    Q = torch.einsum('oc,ncp->nop', _w(block.ch_q), X).softmax(-1)         # 1 x HW
+    return torch.einsum('nop,np->no', V, Q[:, 0])
+
+
+def _compose(block, x, channel_gate, spatial_gate):
+    """Both formulations' layouts: p is A_ch(X)*X + A_sp(X)*X, s is A_sp(Z)*Z with
+    Z = A_ch(X)*X; no identity shortcut."""
     n, c, h, w = x.shape
-    ln_w = block.ch_norm.weight.detach().double().reshape(c)
-    ln_b = block.ch_norm.bias.detach().double().reshape(c)
-
-    def channel_gate(X):                                                   # N, C, HW
-        V = torch.einsum('oc,ncp->nop', _w(block.ch_v), X)                 # C/2 x HW
-        Q = torch.einsum('oc,ncp->nop', _w(block.ch_q), X).softmax(-1)     # 1 x HW
-        z = torch.einsum('nop,np->no', V, Q[:, 0])                         # C/2
-        z = torch.einsum('oc,nc->no', _w(block.ch_z), z)                   # C
-        z = F.layer_norm(z, (c, ), ln_w, ln_b, eps=block.ch_norm.eps)
-        return torch.sigmoid(z)[:, :, None]                                # N, C, 1
-
-    def spatial_gate(X):
-        Q = torch.einsum('oc,ncp->nop', _w(block.sp_q), X).mean(-1).softmax(-1)  # C/2
-        V = torch.einsum('oc,ncp->nop', _w(block.sp_v), X)                 # C/2 x HW
-        return torch.sigmoid(torch.einsum('no,nop->np', Q, V))[:, None]    # N, 1, HW
-
     X = x.double().reshape(n, c, h * w)
     if block.mode == 'p':
         out = channel_gate(X) * X + spatial_gate(X) * X
@@ -46,14 +39,30 @@ def figure2_reference(block, x):
     return out.reshape(n, c, h, w)
 
 
+def figure2_reference(block, x):
+    """Figure 2 as drawn (formulation='paper'), computed directly."""
+    n, c, h, w = x.shape
+    ln_w = block.ch_norm.weight.detach().double().reshape(c)
+    ln_b = block.ch_norm.bias.detach().double().reshape(c)
+
+    def channel_gate(X):                                                   # N, C, HW
+        z = _channel_context(block, X)                                     # C/2
+        z = torch.einsum('oc,nc->no', _w(block.ch_z), z)                   # C
+        z = F.layer_norm(z, (c, ), ln_w, ln_b, eps=block.ch_norm.eps)
+        return torch.sigmoid(z)[:, :, None]                                # N, C, 1
+
+    def spatial_gate(X):
+        Q = torch.einsum('oc,ncp->nop', _w(block.sp_q), X).mean(-1).softmax(-1)  # C/2
+        V = torch.einsum('oc,ncp->nop', _w(block.sp_v), X)                 # C/2 x HW
+        return torch.sigmoid(torch.einsum('no,nop->np', Q, V))[:, None]    # N, 1, HW
+
+    return _compose(block, x, channel_gate, spatial_gate)
+
+
 def released_reference(block, x):
     """The released PSA_p / PSA_s (formulation='official'), computed directly."""
-    n, c, h, w = x.shape
-
     def channel_gate(X):
-        V = torch.einsum('oc,ncp->nop', _w(block.ch_v), X)
-        Q = torch.einsum('oc,ncp->nop', _w(block.ch_q), X).softmax(-1)
-        z = torch.einsum('nop,np->no', V, Q[:, 0])
+        z = _channel_context(block, X)
         if block.mode == 'p':                       # one bias-free conv, no LayerNorm
             z = torch.einsum('oc,nc->no', _w(block.ch_z), z)
         else:                                       # conv(bias) -> LN -> ReLU -> conv(bias)
@@ -73,13 +82,7 @@ def released_reference(block, x):
             logits = torch.einsum('no,nop->np', Q, V.softmax(-1))
         return torch.sigmoid(logits)[:, None]
 
-    X = x.double().reshape(n, c, h * w)
-    if block.mode == 'p':
-        out = channel_gate(X) * X + spatial_gate(X) * X
-    else:
-        Z = channel_gate(X) * X
-        out = spatial_gate(Z) * Z
-    return out.reshape(n, c, h, w)
+    return _compose(block, x, channel_gate, spatial_gate)
 
 
 def _randomise(block):
