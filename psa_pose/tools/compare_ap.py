@@ -47,10 +47,11 @@ def load_run(path: str) -> dict:
     """One run: ``{'config', 'source', 'metrics', 'config_file'}``."""
     if not osp.exists(path):
         raise UserError(f'{path}: no such file or folder')
-    config_file = None
+    # a work dir holds the config mmengine dumped; it names the run when the metrics do not
+    folder = path if osp.isdir(path) else osp.dirname(path)
+    dumped = sorted(glob.glob(osp.join(folder, '*.py')))
+    config_file = dumped[0] if dumped else None
     if osp.isdir(path):
-        dumped = sorted(glob.glob(osp.join(path, '*.py')))
-        config_file = dumped[0] if dumped else None
         metrics_json = osp.join(path, 'metrics.json')
         logs = sorted(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')))
         if osp.isfile(metrics_json):

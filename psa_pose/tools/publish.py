@@ -121,6 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             metrics = normalize_metrics(raw)
         path = publish(args.in_file, args.out_file, config=config, metrics=metrics)
         print(f'published {path} (sha256 {sha256_of(path)})')
+        config = load_published(path)['meta']['config']   # as publish() settled it
         if not args.no_zoo:
             from .. import zoo
             if config in zoo.config_files():

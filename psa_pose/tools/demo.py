@@ -1,0 +1,124 @@
+"""Draw a pose model's predicted skeletons on an image with mmpose's visualizer.
+
+``scripts/demo.py CONFIG CKPT IMAGE [--bboxes JSON] --out OUT.png``
+
+The person boxes come from ``--bboxes``: a COCO detection results file (a list of
+``{image_id, bbox: [x, y, w, h], score, category_id}``, as mmpose's ``bbox_file``), a COCO
+annotation file (its person boxes), or a plain JSON list of ``[x, y, w, h]`` boxes. In the COCO
+files the image is found by its id, which is the number in COCO's file names
+(``000000000785.jpg`` -> 785), or by ``file_name`` in an annotation file. Without ``--bboxes`` the
+whole image is one box.
+"""
+import argparse
+import os
+import os.path as osp
+import re
+from typing import List, Optional
+
+import numpy as np
+
+from .common import UserError, atomic_path, one_line_errors, read_json
+
+
+def _image_id(image: str, images: Optional[list]) -> Optional[int]:
+    name = osp.basename(image)
+    for im in images or ():
+        if isinstance(im, dict) and im.get('file_name') == name:
+            return im.get('id')
+    m = re.fullmatch(r'0*(\d+)\.\w+', name)
+    return int(m[1]) if m else None
+
+
+def read_bboxes(path: str, image: str, score_thr: float = 0.3) -> np.ndarray:
+    """The person boxes for ``image`` from ``path``, as an (N, 4) xywh array."""
+    data = read_json(path, 'person boxes: COCO detections, a COCO annotation file or [[x, y, w, '
+                     'h], ...]')
+    images = None
+    if isinstance(data, dict):
+        if not isinstance(data.get('annotations'), list):
+            raise UserError(f'{path}: a JSON object without "annotations"; expected COCO '
+                            f'detections, a COCO annotation file or a list of [x, y, w, h]')
+        images, data = data.get('images'), data['annotations']
+    if not isinstance(data, list):
+        raise UserError(f'{path}: expected a JSON list of boxes')
+    if data and all(isinstance(b, (list, tuple)) for b in data):
+        boxes = data                                             # plain [x, y, w, h] list
+    else:
+        img_id = _image_id(image, images)
+        boxes = []
+        for i, d in enumerate(data):
+            if not (isinstance(d, dict) and 'image_id' in d and 'bbox' in d):
+                raise UserError(f'{path}: entry #{i} has no image_id and bbox; expected COCO '
+                                f'detections ({{image_id, bbox, score, category_id}})')
+            if d['image_id'] == img_id and d.get('category_id', 1) == 1 \
+                    and d.get('score', 1.0) >= score_thr:
+                boxes.append(d['bbox'])
+        if not boxes:
+            raise UserError(f'{path}: no person box for image id {img_id} ({osp.basename(image)}) '
+                            f'with score >= {score_thr}; check the image or lower --bbox-thr')
+    arr = np.asarray(boxes, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != 4 or not np.isfinite(arr).all() \
+            or (arr[:, 2:] <= 0).any():
+        raise UserError(f'{path}: boxes must be [x, y, w, h] with w, h > 0')
+    return arr
+
+
+def load_model(config: str, checkpoint: str, device: str = 'cpu'):
+    """mmpose's ``init_model``; a published checkpoint's sha256 is checked first."""
+    import psa_pose  # noqa: F401
+    from mmpose.apis import init_model
+    from .publish import PUBLISHED, load_published
+    if not osp.isfile(config):
+        raise UserError(f'{config}: no such config file')
+    if not osp.isfile(checkpoint):
+        raise UserError(f'{checkpoint}: no such checkpoint file')
+    if PUBLISHED.search(osp.basename(checkpoint)):
+        load_published(checkpoint)
+    return init_model(config, checkpoint, device=device)
+
+
+def draw(model, image: str, bboxes: Optional[np.ndarray], out: str, kpt_thr: float = 0.3):
+    """Predict the poses in ``bboxes`` (xywh; None: the whole image) and write the drawing."""
+    import mmcv
+    from mmpose.apis import inference_topdown
+    from mmpose.registry import VISUALIZERS
+    from mmpose.structures import merge_data_samples
+    img = mmcv.imread(image, channel_order='rgb')
+    if img is None:
+        raise UserError(f'{image}: cannot be read as an image')
+    samples = inference_topdown(model, img, bboxes, bbox_format='xywh')
+    result = merge_data_samples(samples)
+    visualizer = VISUALIZERS.build(model.cfg.visualizer)
+    visualizer.set_dataset_meta(model.dataset_meta)
+    visualizer.add_datasample('result', img, data_sample=result, draw_gt=False, draw_bbox=True,
+                              draw_heatmap=False, kpt_thr=kpt_thr, show=False)
+    ext = osp.splitext(out)[1] or '.png'
+    with atomic_path(out) as tmp:
+        mmcv.imwrite(mmcv.rgb2bgr(visualizer.get_image()), tmp + ext)
+        os.replace(tmp + ext, tmp)
+    return result
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('image')
+    parser.add_argument('--bboxes', metavar='JSON', help='person boxes (see above)')
+    parser.add_argument('--out', required=True, help='the drawing (e.g. out.png)')
+    parser.add_argument('--bbox-thr', type=float, default=0.3,
+                        help='minimum detection score (default: %(default)s)')
+    parser.add_argument('--kpt-thr', type=float, default=0.3,
+                        help='draw keypoints scoring at least this (default: %(default)s)')
+    parser.add_argument('--device', default='cpu', help='e.g. cuda:0 (default: %(default)s)')
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        if not osp.isfile(args.image):
+            raise UserError(f'{args.image}: no such image')
+        boxes = read_bboxes(args.bboxes, args.image, args.bbox_thr) if args.bboxes else None
+        model = load_model(args.config, args.checkpoint, args.device)
+        result = draw(model, args.image, boxes, args.out, args.kpt_thr)
+    n = len(result.pred_instances) if 'pred_instances' in result else 0
+    print(f'{n} people drawn to {args.out}')
+    return 0

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The whole job on a CPU, with data the project generates (no COCO, no GPU, no downloads):
+#   install -> generate data -> train the baseline and its PSA twin -> test -> COCO AP with
+#   pycocotools -> comparison table and plot -> publish the PSA checkpoint.
+#
+#   bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16]
+#
+# Default: ResNet-18 SimpleBaseline twins (configs/synth/), 256 train / 64 val images, 30 epochs;
+# about 15 minutes on 2 CPU cores. --tiny: 32 / 16 images, 2 epochs (a smoke run, AP near 0; CI).
+# Artefacts go to work_dirs/quickstart[-tiny]/; the data to data/synth[-tiny]/ (reused when the
+# generator's arguments are unchanged). EXP_DIR and DATA_DIR override these two folders.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+TINY=0; ARCH=res18
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --tiny) TINY=1; shift ;;
+    --arch) ARCH=${2:-}; shift 2 || { echo "error: --arch needs a value (res18 or hrnet-w16)" >&2; exit 2; } ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown argument $1; usage: bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16]" >&2; exit 2 ;;
+  esac
+done
+BASE="$ROOT/configs/synth/td-hm_${ARCH}_1xb16-30e_synth-128x96.py"
+PSA="$ROOT/configs/synth/td-hm_${ARCH}-psa-p_1xb16-30e_synth-128x96.py"
+[[ -f "$BASE" && -f "$PSA" ]] || { echo "error: --arch $ARCH: no such synth configs in configs/synth/; use res18 or hrnet-w16" >&2; exit 2; }
+
+START=$SECONDS
+step() { printf '\n[quickstart %s | %dm%02ds] %s\n' "$1" $(((SECONDS - START) / 60)) $(((SECONDS - START) % 60)) "$2"; }
+
+step 1/6 "installing (bash scripts/install.sh; the same venv as the tests)"
+bash "$ROOT/scripts/install.sh"
+source "$ROOT/scripts/_python.sh"
+
+if [[ $TINY == 1 ]]; then
+  DATA=${DATA_DIR:-$ROOT/data/synth-tiny}; GEN=(--train-images 32 --val-images 16)
+  EXP_DIR=${EXP_DIR:-$ROOT/work_dirs/quickstart-tiny}
+else
+  DATA=${DATA_DIR:-$ROOT/data/synth}; GEN=()
+  EXP_DIR=${EXP_DIR:-$ROOT/work_dirs/quickstart}
+fi
+mkdir -p "$EXP_DIR"; EXP_DIR="$(cd "$EXP_DIR" && pwd)"
+if [[ $TINY == 1 || -n ${DATA_DIR:-} ]]; then
+  # Same-named configs that change only the data path (and for --tiny the schedule: 2 epochs),
+  # so that the comparison still pairs the twins by name.
+  mkdir -p "$EXP_DIR/configs"
+  for c in "$BASE" "$PSA"; do
+    {
+      echo "_base_ = '$c'"
+      echo "data_root = '$DATA/'"
+      echo "train_dataloader = dict(dataset=dict(data_root=data_root))"
+      echo "val_dataloader = dict(dataset=dict(data_root=data_root))"
+      echo "test_dataloader = val_dataloader"
+      echo "val_evaluator = dict(ann_file=data_root + 'annotations/person_keypoints_val2017.json')"
+      echo "test_evaluator = val_evaluator"
+      if [[ $TINY == 1 ]]; then
+        echo "train_cfg = dict(max_epochs=2, val_interval=2)"
+        echo "default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))"
+      fi
+    } > "$EXP_DIR/configs/$(basename "$c")"
+  done
+  BASE="$EXP_DIR/configs/$(basename "$BASE")"; PSA="$EXP_DIR/configs/$(basename "$PSA")"
+fi
+
+step 2/6 "generating the synthetic COCO-format dataset in $DATA"
+STAMP="$DATA/.generated-with"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "${GEN[*]:-default}" ]]; then
+  echo "already there (same generator arguments): reusing it"
+else
+  "$PYTHON" -m psa_pose.data.synth --out "$DATA" --overwrite "${GEN[@]}"
+  echo "${GEN[*]:-default}" > "$STAMP"
+fi
+
+step 3/6 "training and testing $(basename "$BASE" .py) and $(basename "$PSA" .py)"
+EXP_DIR="$EXP_DIR" bash "$ROOT/scripts/compare_train.sh" "$BASE" "$PSA" 1
+
+step 4/6 "COCO keypoint AP with pycocotools"
+GT="$DATA/annotations/person_keypoints_val2017.json"
+for role in baseline psa; do
+  echo "$role:"
+  "$PYTHON" "$ROOT/scripts/eval_coco.py" --gt "$GT" --results "$EXP_DIR/$role/results.json" \
+    --out "$EXP_DIR/$role/pycocotools.json"
+done
+
+step 5/6 "comparison table and plot"
+"$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline/pycocotools.json" \
+  "$EXP_DIR/psa/pycocotools.json" --out-dir "$EXP_DIR"
+
+step 6/6 "publishing the PSA checkpoint"
+CKPT=$(ls "$EXP_DIR"/psa/best_*.pth 2>/dev/null | head -n 1 || true)
+[[ -n "$CKPT" ]] || CKPT=$(cat "$EXP_DIR/psa/last_checkpoint")
+mkdir -p "$EXP_DIR/release"
+"$PYTHON" "$ROOT/scripts/publish_model.py" "$CKPT" "$EXP_DIR/release/$(basename "$PSA" .py)" \
+  --metrics "$EXP_DIR/psa/pycocotools.json" | tee "$EXP_DIR/release/publish.log"
+RELEASED=$(ls "$EXP_DIR"/release/*.pth | head -n 1)
+
+step done "finished; the artefacts:"
+cat <<EOF
+  data             $DATA
+  training logs    $EXP_DIR/{baseline,psa}/<timestamp>/<timestamp>.log
+  checkpoints      $EXP_DIR/{baseline,psa}/*.pth
+  COCO results     $EXP_DIR/{baseline,psa}/results.json
+  pycocotools AP   $EXP_DIR/{baseline,psa}/pycocotools.json
+  comparison       $EXP_DIR/compare.md (table above), compare.csv, compare.json
+  plot             $EXP_DIR/compare.png
+  released model   $RELEASED
+  demo             $PYTHON scripts/demo.py $PSA $RELEASED \\
+                     $DATA/val2017/000001000001.jpg --out $EXP_DIR/demo.png
+EOF

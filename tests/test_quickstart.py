@@ -1,0 +1,156 @@
+"""The README's first command in its tiny setting (`scripts/quickstart.sh --tiny`), then what a
+user does next with its released checkpoint: the demo and the evaluation on the 4 real COCO
+images of ../shared with mmpose's `bbox_file` (person detections), not only GT boxes."""
+import glob
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from psa_pose.tools.common import UserError
+from psa_pose.tools.demo import read_bboxes
+from psa_pose.tools.publish import load_published
+from tests.conftest import REPO
+
+BASE = 'td-hm_res18_1xb16-30e_synth-128x96'
+PSA = 'td-hm_res18-psa-p_1xb16-30e_synth-128x96'
+ENV = {**os.environ, 'PYTHON': sys.executable, 'PYTHONWARNINGS': 'ignore'}
+STEPS = ('1/6', '2/6', '3/6', '4/6', '5/6', '6/6', 'done')
+
+
+def run(*cmd, cwd, env=ENV, check=True):
+    out = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=1500)
+    if check and out.returncode != 0:
+        pytest.fail(f'{cmd} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
+    return out
+
+
+@pytest.fixture(scope='module')
+def quickstart(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp('user')
+    exp, data = cwd / 'exp', cwd / 'data'
+    out = run('bash', f'{REPO}/scripts/quickstart.sh', '--tiny', cwd=cwd,
+              env={**ENV, 'EXP_DIR': str(exp), 'DATA_DIR': str(data)})
+    return exp, data, cwd, out.stdout
+
+
+def test_quickstart_runs_the_whole_job(quickstart):
+    exp, data, _, stdout = quickstart
+    # the steps in order, each announced
+    positions = [stdout.index(f'[quickstart {s} |') for s in STEPS]
+    assert positions == sorted(positions)
+    assert len(json.loads((data / 'annotations' / 'person_keypoints_val2017.json').read_text())
+               ['images']) == 16
+    # pycocotools AP per twin, and the comparison table built from it, printed and written
+    rows = json.loads((exp / 'compare.json').read_text())
+    assert [(r['config'], r['psa']) for r in rows] == [(BASE, '-'), (PSA, 'p (paper)')]
+    for row, role in zip(rows, ('baseline', 'psa')):
+        ours = json.loads((exp / role / 'pycocotools.json').read_text())
+        mmpose = json.loads((exp / role / 'metrics.json').read_text())
+        assert row['AP'] == ours['AP'] and row['source'] == str(exp / role / 'pycocotools.json')
+        assert ours['AP'] == pytest.approx(mmpose['coco/AP'], abs=1e-9)
+    assert rows[1]['delta_AP'] == pytest.approx(rows[1]['AP'] - rows[0]['AP'])
+    table = (exp / 'compare.md').read_text()
+    assert table in stdout and f'| {PSA} | p (paper) | 128x96 |' in table
+    assert (exp / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # the released PSA checkpoint: hash-named, loadable, with its config and metrics
+    [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
+    meta = load_published(released)['meta']
+    assert meta['config'] == PSA and meta['metrics']['AP'] == rows[1]['AP']
+    # the closing list names each artefact, and each exists
+    tail = stdout[stdout.index('[quickstart done'):]
+    for path in (data, exp / 'compare.md', exp / 'compare.png', released):
+        assert str(path) in tail and os.path.exists(path)
+
+
+def test_quickstart_reuses_its_data_and_rejects_bad_arguments(quickstart, tmp_path):
+    _, data, cwd, _ = quickstart
+    assert (data / '.generated-with').read_text().strip() == '--train-images 32 --val-images 16'
+    res = run('bash', f'{REPO}/scripts/quickstart.sh', '--arch', 'vgg', cwd=cwd, check=False)
+    assert res.returncode == 2
+    assert res.stderr.strip() == ('error: --arch vgg: no such synth configs in configs/synth/; '
+                                  'use res18 or hrnet-w16')
+
+
+MINI = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'coco-val2017-mini')
+DETS = os.path.join(MINI, 'test_coco_det_AP_H_56.json')
+
+
+def test_demo_draws_on_a_real_image(quickstart, tmp_path, mini_coco):
+    exp, _, cwd, _ = quickstart
+    [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
+    image = os.path.join(mini_coco, '000000000785.jpg')
+    out = run(sys.executable, f'{REPO}/scripts/demo.py', exp / 'configs' / f'{PSA}.py',
+              released, image, '--bboxes', DETS, '--out', tmp_path / 'demo.png', cwd=cwd)
+    dets = [d for d in json.load(open(DETS)) if d['image_id'] == 785 and d['score'] >= 0.3]
+    assert out.stdout.strip().endswith(f'{len(dets)} people drawn to {tmp_path / "demo.png"}')
+    drawn = np.asarray(Image.open(tmp_path / 'demo.png'))
+    original = np.asarray(Image.open(image))
+    assert drawn.shape == original.shape and not np.array_equal(drawn, original)
+    # a bad box file: one line, nothing written
+    (tmp_path / 'boxes.json').write_text('{"images": []}')
+    res = run(sys.executable, f'{REPO}/scripts/demo.py', exp / 'configs' / f'{PSA}.py',
+              released, image, '--bboxes', tmp_path / 'boxes.json', '--out', tmp_path / 'x.png',
+              cwd=cwd, check=False)
+    assert res.returncode == 2
+    assert res.stderr.strip() == (f'error: {tmp_path / "boxes.json"}: a JSON object without '
+                                  f'"annotations"; expected COCO detections, a COCO annotation '
+                                  f'file or a list of [x, y, w, h]')
+    assert not (tmp_path / 'x.png').exists()
+
+
+def test_read_bboxes(tmp_path, mini_coco):
+    image = os.path.join(mini_coco, '000000196141.jpg')
+    dets = [d for d in json.load(open(DETS)) if d['image_id'] == 196141]
+    boxes = read_bboxes(DETS, image, score_thr=0.0)
+    np.testing.assert_allclose(boxes, [d['bbox'] for d in dets], rtol=1e-6)
+    assert len(read_bboxes(DETS, image, score_thr=0.5)) == sum(d['score'] >= 0.5 for d in dets)
+    gt = json.load(open(os.path.join(mini_coco, 'test_coco.json')))
+    np.testing.assert_allclose(
+        read_bboxes(os.path.join(mini_coco, 'test_coco.json'), image),
+        [a['bbox'] for a in gt['annotations'] if a['image_id'] == 196141], rtol=1e-6)
+    (tmp_path / 'plain.json').write_text('[[1, 2, 30, 40]]')
+    assert read_bboxes(str(tmp_path / 'plain.json'), image).tolist() == [[1, 2, 30, 40]]
+    (tmp_path / 'flat.json').write_text('[[1, 2, 0, 40]]')
+    with pytest.raises(UserError, match=r'flat.json: boxes must be \[x, y, w, h\] with w, h > 0'):
+        read_bboxes(str(tmp_path / 'flat.json'), image)
+    with pytest.raises(UserError, match=r'no person box for image id 1 \(000000000001.jpg\)'):
+        read_bboxes(DETS, str(tmp_path / '000000000001.jpg'))
+
+
+def test_real_images_with_person_detections(quickstart, tmp_path, mini_coco):
+    """The synth config evaluated on the 4 real COCO images through mmpose's bbox_file: one
+    prediction per detection box, pycocotools' AP equal to mmpose's CocoMetric."""
+    exp, _, cwd, _ = quickstart
+    [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
+    options = [f'test_dataloader.dataset.data_root={mini_coco}/',
+               'test_dataloader.dataset.ann_file=test_coco.json',
+               'test_dataloader.dataset.data_prefix.img=',
+               f'test_dataloader.dataset.bbox_file={DETS}',
+               f'test_evaluator.ann_file={mini_coco}/test_coco.json']
+    run(sys.executable, f'{REPO}/scripts/test.py', exp / 'configs' / f'{PSA}.py', released,
+        '--work-dir', tmp_path / 'w', '--out', tmp_path / 'm.json', '--coco-results',
+        tmp_path / 'results.json', '--dump', tmp_path / 'preds.pkl', '--cfg-options', *options,
+        cwd=cwd)
+    dets = json.load(open(DETS))
+    with open(tmp_path / 'preds.pkl', 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == len(dets) == 118      # mmpose keeps every box (det_bbox_thr=0)
+    got = sorted((p['img_id'], *np.round(p['pred_instances']['bboxes'][0], 2)) for p in preds)
+    want = sorted((d['image_id'], *np.round([d['bbox'][0], d['bbox'][1],
+                                             d['bbox'][0] + d['bbox'][2],
+                                             d['bbox'][1] + d['bbox'][3]], 2)) for d in dets)
+    np.testing.assert_allclose(np.array(got), np.array(want), atol=0.02)
+    results = json.loads((tmp_path / 'results.json').read_text())
+    assert {r['image_id'] for r in results} == {785, 40083, 196141, 197388}
+    run(sys.executable, f'{REPO}/scripts/eval_coco.py', '--gt', f'{mini_coco}/test_coco.json',
+        '--results', tmp_path / 'results.json', '--out', tmp_path / 'eval.json', cwd=cwd)
+    ours = json.loads((tmp_path / 'eval.json').read_text())
+    mmpose = json.loads((tmp_path / 'm.json').read_text())
+    assert ours['AP'] == pytest.approx(mmpose['coco/AP'], abs=1e-9)
