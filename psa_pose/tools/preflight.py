@@ -180,11 +180,11 @@ class _DataChecker:
         from mmengine.dataset import BaseDataset
         from mmpose.registry import DATASETS
         type_ = dataset_cfg.get('type')
-        cls = type_ if isinstance(type_, type) else DATASETS.get(type_)
+        cls = type_ if isinstance(type_, type) else DATASETS.get(type_) if type_ else None
         if cls is None:
             raise UserError(f'{self.config}: {path}.type {type_!r} is not a registered dataset; '
                             f'{FIX_CONFIG}')
-        if not issubclass(cls, BaseDataset):
+        if not (isinstance(cls, type) and issubclass(cls, BaseDataset)):
             return None       # not one of mmengine's datasets: we do not know its fields
         where = f'in {self.config}'
         root = dataset_cfg.get('data_root')
@@ -198,8 +198,9 @@ class _DataChecker:
                 warnings.simplefilter('ignore')
                 ds = DATASETS.build({**dataset_cfg, 'lazy_init': True})
         except (AssertionError, KeyError, TypeError, ValueError) as e:
+            text = ' '.join(str(e).split())       # one line, whatever mmpose's message is
             raise UserError(f'{self.config}: {path} cannot be built ({type(e).__name__}: '
-                            f'{e}); {FIX_CONFIG}') from None
+                            f'{text}); {FIX_CONFIG}') from None
         num_keypoints = ds.metainfo.get('num_keypoints')
         ann_file = ds.ann_file
         for key, folder in ds.data_prefix.items():
