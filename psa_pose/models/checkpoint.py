@@ -7,7 +7,7 @@ PSA tensors kept their own init and which checkpoint keys were ignored (an Image
 classifier's ``fc.*``, for instance).
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 import torch
 import torch.nn as nn
@@ -23,7 +23,7 @@ class CheckpointMismatchError(RuntimeError):
 
 @dataclass
 class LoadReport:
-    """What :func:`load_state_dict_report` found, key by key."""
+    """What :func:`compare_state_dict` found, key by key."""
     source: str
     loaded: List[str] = field(default_factory=list)
     missing_psa: List[str] = field(default_factory=list)
@@ -63,15 +63,13 @@ def psa_state_keys(model: nn.Module) -> Set[str]:
     return keys
 
 
-def load_state_dict_report(model: nn.Module, state_dict: Dict[str, torch.Tensor],
-                           source: str = 'state_dict', strict: bool = True) -> LoadReport:
-    """Load the tensors of ``state_dict`` that fit ``model``; report the rest.
+def compare_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
+                       source: str = 'state_dict') -> LoadReport:
+    """Sort the model's keys by how they fit ``state_dict`` (only names and shapes are read,
+    nothing is loaded): what :func:`load_state_dict_report` would load, and what it refuses.
 
-    Args:
-        strict: raise :class:`CheckpointMismatchError` (before loading anything) when a non-PSA
-            key of the model is missing or has another shape. BatchNorm's
-            ``num_batches_tracked`` counters are never required (torchvision's checkpoints
-            lack them).
+    BatchNorm's ``num_batches_tracked`` counters are never required (torchvision's checkpoints
+    lack them).
     """
     own = model.state_dict()
     psa_keys = psa_state_keys(model)
@@ -87,12 +85,44 @@ def load_state_dict_report(model: nn.Module, state_dict: Dict[str, torch.Tensor]
         else:
             report.loaded.append(key)
     report.unexpected = [k for k in state_dict if k not in own]
+    return report
+
+
+def load_state_dict_report(model: nn.Module, state_dict: Dict[str, torch.Tensor],
+                           source: str = 'state_dict', strict: bool = True) -> LoadReport:
+    """Load the tensors of ``state_dict`` that fit ``model``; report the rest.
+
+    Args:
+        strict: raise :class:`CheckpointMismatchError` (before loading anything) when a non-PSA
+            key of the model is missing or has another shape (see :func:`compare_state_dict`).
+    """
+    report = compare_state_dict(model, state_dict, source)
     if strict and report.problem():
         raise CheckpointMismatchError(f'{source} does not fit the model: {report.problem()}. '
                                       f'Check that the checkpoint is for this architecture.')
     model.load_state_dict({k: state_dict[k] for k in report.loaded}, strict=False)
     print_log(report.summary(), logger='current')
     return report
+
+
+def state_dict_from(checkpoint: object, source: str,
+                    prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """The state dict in a loaded checkpoint, as mmengine reads it: ``checkpoint['state_dict']``
+    (or the checkpoint itself), ``module.`` (DataParallel) stripped; with ``prefix`` (e.g.
+    ``'backbone.'``) only the keys under it, stripped, as mmengine's ``Pretrained`` init does.
+    """
+    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state_dict, dict):
+        raise CheckpointMismatchError(f'{source}: holds no state dict (found '
+                                      f'{type(checkpoint).__name__})')
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items()}
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if not state_dict:
+            raise CheckpointMismatchError(f'{source}: has no keys under prefix {prefix!r}')
+    return state_dict
 
 
 def load_checkpoint_report(model: nn.Module, filename: str, prefix: Optional[str] = None,
@@ -104,15 +134,5 @@ def load_checkpoint_report(model: nn.Module, filename: str, prefix: Optional[str
     ``Pretrained`` init does: a full pose model's checkpoint can initialise a backbone.
     """
     checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
-    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state_dict, dict):
-        raise CheckpointMismatchError(f'{filename} holds no state dict (found '
-                                      f'{type(checkpoint).__name__})')
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
-    if prefix:
-        prefix = prefix if prefix.endswith('.') else prefix + '.'
-        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-        if not state_dict:
-            raise CheckpointMismatchError(f'{filename} has no keys under prefix {prefix!r}')
+    state_dict = state_dict_from(checkpoint, filename, prefix)
     return load_state_dict_report(model, state_dict, source=filename, strict=strict)

@@ -60,23 +60,35 @@ IMPLS = ('fast', 'direct')
 OFFICIAL_S_RATIO = 4
 
 
-def _check_args(in_channels, mode, formulation, impl) -> None:
+class PSAConfigError(ValueError):
+    """An argument PolarizedSelfAttention (or a PSA backbone) does not accept; ``key`` names
+    it (``'mode'``, ``'formulation'``, ``'impl'``, ``'in_channels'``, ``'psa_cfg'``,
+    ``'psa_stages'``), so that a config check can point at the config key to fix."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def check_psa_args(in_channels: int, mode: str, formulation: str, impl: str) -> None:
+    """Raise :class:`PSAConfigError` naming the first argument the block does not accept."""
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels <= 0 \
             or in_channels % 2:
-        raise ValueError(f'PolarizedSelfAttention: in_channels must be a positive even int, '
-                         f'got {in_channels!r}')
+        raise PSAConfigError('in_channels', f'PolarizedSelfAttention: in_channels must be a '
+                             f'positive even int, got {in_channels!r}')
     if mode not in MODES:
-        raise ValueError(f"PolarizedSelfAttention: mode must be 'p' (parallel) or 's' "
-                         f'(sequential), got {mode!r}')
+        raise PSAConfigError('mode', f"PolarizedSelfAttention: mode must be 'p' (parallel) or "
+                             f"'s' (sequential), got {mode!r}")
     if formulation not in FORMULATIONS:
-        raise ValueError(f"PolarizedSelfAttention: formulation must be 'paper' or 'official', "
-                         f'got {formulation!r}')
+        raise PSAConfigError('formulation', f"PolarizedSelfAttention: formulation must be "
+                             f"'paper' or 'official', got {formulation!r}")
     if impl not in IMPLS:
-        raise ValueError(f"PolarizedSelfAttention: impl must be 'fast' (factored) or 'direct', "
-                         f'got {impl!r}')
+        raise PSAConfigError('impl', f"PolarizedSelfAttention: impl must be 'fast' (factored) "
+                             f"or 'direct', got {impl!r}")
     if formulation == 'official' and mode == 's' and in_channels // 2 // OFFICIAL_S_RATIO < 1:
-        raise ValueError(f'PolarizedSelfAttention: the official PSA_s squeezes C/2 by '
-                         f'{OFFICIAL_S_RATIO}, so in_channels must be >= 8, got {in_channels}')
+        raise PSAConfigError('in_channels', f'PolarizedSelfAttention: the official PSA_s '
+                             f'squeezes C/2 by {OFFICIAL_S_RATIO}, so in_channels must be >= 8, '
+                             f'got {in_channels}')
 
 
 def _no_autocast(device_type: str) -> contextlib.AbstractContextManager:
@@ -200,7 +212,7 @@ class PolarizedSelfAttention(nn.Module):
     def __init__(self, in_channels: int, mode: str = 'p', formulation: str = 'paper',
                  impl: str = 'fast') -> None:
         super().__init__()
-        _check_args(in_channels, mode, formulation, impl)
+        check_psa_args(in_channels, mode, formulation, impl)
         self.in_channels = in_channels
         self.mode = mode
         self.formulation = formulation

@@ -8,6 +8,7 @@ from typing import List, Optional
 from mmengine.config import DictAction
 
 from .common import UserError, one_line_errors, parse_with_launcher, write_json
+from .preflight import checked_runner
 from .train import build_runner, load_cfg
 
 
@@ -54,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
                 else cfg.test_evaluator
             evaluator.outfile_prefix = prefix
-        runner = build_runner(cfg)
+        runner = checked_runner(cfg, args.config, build_runner, 'test')
     metrics = runner.test()
     from mmengine.dist import is_main_process
     if not is_main_process():

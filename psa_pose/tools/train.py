@@ -6,6 +6,7 @@ from typing import List, Optional
 from mmengine.config import Config, DictAction
 
 from .common import UserError, one_line_errors, parse_with_launcher
+from .preflight import checked_runner
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -70,6 +71,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     with one_line_errors():
         cfg = merge_args(load_cfg(args.config, args.cfg_options), args)
-        runner = build_runner(cfg)
+        runner = checked_runner(cfg, args.config, build_runner, 'train')
     runner.train()
     return 0

@@ -15,7 +15,8 @@ import torch
 import torch.nn as nn
 from mmpose.models.backbones.resnet import BasicBlock, Bottleneck
 
-from ..psa import PolarizedSelfAttention, recompute_psa_outputs
+from ..psa import (PolarizedSelfAttention, PSAConfigError, check_psa_args,
+                   recompute_psa_outputs)
 
 
 class RunPSA:
@@ -38,17 +39,23 @@ def psa_site(block: nn.Module) -> Tuple[int, nn.Conv2d]:
 
 
 def check_psa_cfg(psa_cfg: Optional[dict]) -> None:
-    """Raise ValueError for a ``psa_cfg`` that PolarizedSelfAttention would not accept."""
+    """Raise :class:`PSAConfigError` for a ``psa_cfg`` that PolarizedSelfAttention would not
+    accept: not a dict, an unknown key, or a bad ``mode``/``formulation``/``impl`` value. Needs
+    no model, so config checks can run it before anything is built; the block's width is
+    checked when the backbone builds its blocks."""
     if psa_cfg is None:
         return
     if not isinstance(psa_cfg, dict):
-        raise ValueError(f'psa_cfg must be a dict of PolarizedSelfAttention arguments or None, '
-                         f'got {type(psa_cfg).__name__}: {psa_cfg!r}')
+        raise PSAConfigError('psa_cfg', f'psa_cfg must be a dict of PolarizedSelfAttention '
+                             f'arguments or None, got {type(psa_cfg).__name__}: {psa_cfg!r}')
+    # 8: the smallest width every mode and formulation accepts, so only the values are judged
     try:
-        inspect.signature(PolarizedSelfAttention).bind(2, **psa_cfg)
+        args = inspect.signature(PolarizedSelfAttention).bind(8, **psa_cfg)
     except TypeError as e:
-        raise ValueError(f'psa_cfg {psa_cfg!r}: {e}; allowed keys are mode, formulation and '
-                         f'impl') from None
+        raise PSAConfigError('psa_cfg', f'psa_cfg {psa_cfg!r}: {e}; allowed keys are mode, '
+                             f'formulation and impl') from None
+    args.apply_defaults()
+    check_psa_args(**args.arguments)
 
 
 class PSABackboneMixin:
@@ -73,8 +80,8 @@ class PSABackboneMixin:
         if psa_stages is None:
             psa_stages = (True, ) * len(stages)
         if len(psa_stages) != len(stages) or not all(isinstance(s, bool) for s in psa_stages):
-            raise ValueError(f'psa_stages must be {len(stages)} bools (one per stage), '
-                             f'got {psa_stages!r}')
+            raise PSAConfigError('psa_stages', f'psa_stages must be {len(stages)} bools (one '
+                                 f'per stage), got {psa_stages!r}')
         self.psa_cfg = copy.deepcopy(psa_cfg)
         self.psa_stages = tuple(psa_stages)
         if psa_cfg is None:

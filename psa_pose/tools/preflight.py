@@ -1,0 +1,467 @@
+"""Fail fast: check what a train or test run will read before it starts.
+
+A typo in a data path, a detection file from another split or a checkpoint that was cut short
+would otherwise surface minutes (a dataloader, the first validation) or days (a silently ignored
+``load_from``) into a run, as a traceback. Each check here ends in one
+:class:`~psa_pose.tools.common.UserError` line, ``<file>: <what is wrong>; <what to do>``, which
+the entry points print as ``error: ...`` with exit code 2.
+
+Two steps, around the one construction of mmengine's Runner (:func:`checked_runner`):
+
+1. :func:`check_config`, before the Runner exists, so nothing is built and nothing written:
+
+   - the PSA settings of the model (``psa_cfg`` keys and values, ``psa_cfg`` on a backbone
+     without PSA);
+   - every dataset the run will use (train + val for training, unless validation is off; test
+     for testing): the dataset is built by mmpose with ``lazy_init=True``, so its own
+     ``data_root``/``data_prefix``/``ann_file`` joining and argument checks apply and its
+     keypoint count comes from its metainfo; then the data root, the image folder (and the
+     first image in it), the annotation file (parsed once per run, schema checked: COCO
+     keypoints JSON with 3*K values per annotation) and the ``bbox_file`` detections;
+   - the evaluator's ``ann_file``;
+   - each checkpoint the run will load (``load_from``; for training also ``init_cfg``
+     ``Pretrained``): present and readable as a state dict of tensors. Zip checkpoints are
+     memory-mapped, so this reads their index, not their tensors.
+
+2. :func:`check_weights`, after the Runner has built the model (its only build) and before
+   ``train()``/``test()`` build dataloaders or load anything: each checkpoint's keys and shapes
+   against the model, by :func:`psa_pose.models.compare_state_dict`, the rule
+   :func:`~psa_pose.models.load_checkpoint_report` loads by: every non-PSA key present with the
+   model's shape, PSA keys may be missing (for testing they may not: a PSA model evaluated with
+   untrained PSA blocks is not a result). mmengine then loads ``load_from`` as usual
+   (``strict=False``), which for a checkpoint that passed loads exactly the same tensors.
+
+A PSA width error (an odd block width, ``psa_stages`` of the wrong length) needs the backbone's
+structure, so it is raised while the Runner builds the model and mapped to the config key here.
+"""
+import json
+import os.path as osp
+import pickle
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from ..models.backbones.psa_mixin import PSABackboneMixin, check_psa_cfg
+from ..models.checkpoint import CheckpointMismatchError, compare_state_dict, state_dict_from
+from ..models.psa import PSAConfigError
+from .common import UserError
+
+MODES = ('train', 'test')
+FIX_CONFIG = 'fix it in the config or with --cfg-options'
+
+
+@dataclass
+class CheckpointToLoad:
+    """A checkpoint the run will load, read by :func:`check_config`."""
+    where: str                      # the config key that names it, e.g. 'load_from'
+    source: str                     # its path or URL
+    module: str                     # the model's submodule it goes into ('' = the model)
+    state_dict: Dict[str, torch.Tensor] = field(repr=False)
+
+
+def checked_runner(cfg: Config, config: str, build: Callable[[Config], Any], mode: str) -> Any:
+    """``build(cfg)`` (the Runner) between :func:`check_config` and :func:`check_weights`."""
+    checkpoints = check_config(cfg, config, mode)
+    try:
+        runner = build(cfg)
+    except PSAConfigError as e:
+        # the block width and psa_stages need the backbone's structure: found as it is built
+        raise _psa_error(_psa_part(cfg), config, e) from None
+    from mmengine.model import is_model_wrapper
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_weights(model, checkpoints, config, mode)
+    return runner
+
+
+def check_config(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
+    """Everything that needs no model (see the module docstring); returns the checkpoints the
+    run will load, for :func:`check_weights`."""
+    if mode not in MODES:
+        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    check_psa_settings(cfg, config)
+    check_data(cfg, config, mode)
+    return read_checkpoints(cfg, config, mode)
+
+
+# -- PSA -------------------------------------------------------------------------------------
+def _model_parts(cfg: Config) -> Iterator[Tuple[str, dict]]:
+    """``('model.backbone', cfg.model.backbone)`` and the model's other built parts."""
+    model = cfg.get('model') or {}
+    for name, part in model.items():
+        if isinstance(part, dict) and 'type' in part:
+            yield f'model.{name}', part
+
+
+def _is_psa_backbone(type_: Any) -> bool:
+    from mmpose.registry import MODELS
+    cls = type_ if isinstance(type_, type) else MODELS.get(type_)
+    return isinstance(cls, type) and issubclass(cls, PSABackboneMixin)
+
+
+def _psa_part(cfg: Config) -> str:
+    return next((path for path, part in _model_parts(cfg) if _is_psa_backbone(part['type'])),
+                'model.backbone')
+
+
+def _psa_error(path: str, config: str, e: PSAConfigError) -> UserError:
+    """The config key of model part ``path`` that ``e`` is about, in one line."""
+    if e.key == 'in_channels':
+        return UserError(f'{config}: {path} gives a PSA block a width it cannot take ({e}); '
+                         f'change the backbone\'s channels or its psa_cfg')
+    key = f'{path}.{e.key}' if e.key in ('psa_cfg', 'psa_stages') else f'{path}.psa_cfg.{e.key}'
+    return UserError(f'{config}: {key} is invalid ({e}); {FIX_CONFIG}')
+
+
+def check_psa_settings(cfg: Config, config: str) -> None:
+    """``psa_cfg`` of each PSA backbone, by the backbone's own check (no model is built)."""
+    for path, part in _model_parts(cfg):
+        if 'psa_cfg' not in part and 'psa_stages' not in part:
+            continue
+        if not _is_psa_backbone(part['type']):
+            key = 'psa_cfg' if 'psa_cfg' in part else 'psa_stages'
+            raise UserError(f'{config}: {path}.{key} is set, but {part["type"]} has no PSA; '
+                            f'use its PSA subclass (e.g. PSAResNet, PSAHRNet)')
+        try:
+            check_psa_cfg(part.get('psa_cfg'))
+        except PSAConfigError as e:
+            raise _psa_error(path, config, e) from None
+
+
+# -- data ------------------------------------------------------------------------------------
+def _remote(path: str) -> bool:
+    """A URL-like path (s3://, http://) that mmengine's file backends read: not checked here."""
+    return '://' in path
+
+
+def _leaf_datasets(dataset: dict, path: str) -> Iterator[Tuple[str, dict]]:
+    """The datasets inside mmengine/mmpose wrappers (``dataset=`` or ``datasets=[...]``)."""
+    if isinstance(dataset.get('dataset'), dict):
+        yield from _leaf_datasets(dataset['dataset'], f'{path}.dataset')
+    elif isinstance(dataset.get('datasets'), (list, tuple)):
+        for i, d in enumerate(dataset['datasets']):
+            yield from _leaf_datasets(d, f'{path}.datasets[{i}]')
+    else:
+        yield path, dataset
+
+
+def _used_splits(cfg: Config, mode: str) -> List[str]:
+    if mode == 'test':
+        return ['test']
+    # the Runner validates when val_cfg and val_dataloader are set (val_cfg=dict() is set);
+    # train.py's --no-validate sets both to None
+    validates = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None
+    return ['train', 'val'] if validates else ['train']
+
+
+def _evaluators(cfg: Config, split: str) -> List[dict]:
+    evaluator = cfg.get(f'{split}_evaluator')
+    if evaluator is None:
+        return []
+    return [e for e in (evaluator if isinstance(evaluator, (list, tuple)) else [evaluator])
+            if isinstance(e, dict)]
+
+
+class _DataChecker:
+    """Checks the datasets of one run; parses each annotation file once."""
+
+    def __init__(self, config: str) -> None:
+        self.config = config
+        self.image_ids: Dict[Tuple[str, Optional[int]], Set[int]] = {}
+        self.first_image: Dict[str, str] = {}
+
+    def dataset(self, path: str, dataset_cfg: dict) -> Optional[int]:
+        """Check one (leaf) dataset config; return its keypoint count."""
+        from mmengine.dataset import BaseDataset
+        from mmpose.registry import DATASETS
+        type_ = dataset_cfg.get('type')
+        cls = type_ if isinstance(type_, type) else DATASETS.get(type_) if type_ else None
+        if cls is None:
+            raise UserError(f'{self.config}: {path}.type {type_!r} is not a registered dataset; '
+                            f'{FIX_CONFIG}')
+        if not (isinstance(cls, type) and issubclass(cls, BaseDataset)):
+            return None       # not one of mmengine's datasets: we do not know its fields
+        where = f'in {self.config}'
+        root = dataset_cfg.get('data_root')
+        if root and not _remote(root) and not osp.isdir(root):
+            raise UserError(f'{root}: data root of {path} does not exist; set {path}.data_root '
+                            f'{where} (or with --cfg-options) to the dataset folder')
+        try:
+            # mmpose's own argument checks and path joining; lazy_init: nothing is read yet.
+            # Its warnings (the metainfo file's location) come again when the Runner builds it.
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                ds = DATASETS.build({**dataset_cfg, 'lazy_init': True})
+        except (AssertionError, KeyError, TypeError, ValueError) as e:
+            text = ' '.join(str(e).split())       # one line, whatever mmpose's message is
+            raise UserError(f'{self.config}: {path} cannot be built ({type(e).__name__}: '
+                            f'{text}); {FIX_CONFIG}') from None
+        num_keypoints = ds.metainfo.get('num_keypoints')
+        ann_file = ds.ann_file
+        for key, folder in ds.data_prefix.items():
+            if folder and not _remote(folder) and not osp.isdir(folder):
+                raise UserError(f'{folder}: {key} folder of {path} does not exist; check '
+                                f'{path}.data_prefix.{key} and data_root {where}')
+        if not ann_file:
+            raise UserError(f'{self.config}: {path}.ann_file is not set; set it to the COCO '
+                            f'keypoints annotation file')
+        if _remote(ann_file):
+            return num_keypoints
+        if not osp.isfile(ann_file):
+            raise UserError(f'{ann_file}: annotation file of {path} does not exist; check '
+                            f'{path}.ann_file and data_root {where}')
+        image_ids = self.annotations(ann_file, num_keypoints, f'{path}.ann_file')
+        img_folder = ds.data_prefix.get('img')
+        first = self.first_image.get(osp.abspath(ann_file))
+        if img_folder is not None and first and not _remote(img_folder) \
+                and not osp.isfile(osp.join(img_folder, first)):
+            # a folder that exists but is the wrong one (train2017 for val2017) is caught here
+            raise UserError(f'{osp.join(img_folder, first)}: no such image (the first one of '
+                            f'{ann_file}); check {path}.data_prefix.img and data_root {where}')
+        bbox_file = getattr(ds, 'bbox_file', None)
+        if bbox_file:
+            self.detections(bbox_file, image_ids, ann_file, f'{path}.bbox_file')
+        return num_keypoints
+
+    def annotations(self, ann_file: str, num_keypoints: Optional[int], where: str) -> Set[int]:
+        """Check that ``ann_file`` is COCO keypoints JSON; return its image ids."""
+        key = (osp.abspath(ann_file), num_keypoints)
+        if key not in self.image_ids:
+            self.image_ids[key] = self._parse_annotations(ann_file, num_keypoints, where)
+        return self.image_ids[key]
+
+    def _bad_annotations(self, ann_file: str, what: str, where: str) -> UserError:
+        return UserError(f'{ann_file}: not COCO keypoints JSON ({what}); {where} in '
+                         f'{self.config} must be a COCO keypoints annotation file such as '
+                         f'person_keypoints_val2017.json')
+
+    def _parse_annotations(self, ann_file: str, num_keypoints: Optional[int],
+                           where: str) -> Set[int]:
+        try:
+            with open(ann_file) as f:
+                data = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise self._bad_annotations(ann_file, f'not valid JSON: {e}', where) from None
+        if not isinstance(data, dict):
+            raise self._bad_annotations(ann_file, f'holds a JSON {type(data).__name__}, not an '
+                                        f'object', where)
+        for name in ('images', 'annotations', 'categories'):
+            if not isinstance(data.get(name), list):
+                raise self._bad_annotations(ann_file, f'no "{name}" list', where)
+        if not data['images']:
+            raise self._bad_annotations(ann_file, 'no images', where)
+        image_ids = set()
+        for i, img in enumerate(data['images']):
+            if not isinstance(img, dict) or not {'id', 'file_name', 'width', 'height'} <= set(img):
+                raise self._bad_annotations(ann_file, f'images[{i}] is not an object with id, '
+                                            f'file_name, width and height', where)
+            image_ids.add(img['id'])
+        self.first_image[osp.abspath(ann_file)] = data['images'][0]['file_name']
+        expected = None if num_keypoints is None else 3 * num_keypoints
+        for i, ann in enumerate(data['annotations']):
+            if not isinstance(ann, dict) or 'image_id' not in ann:
+                raise self._bad_annotations(ann_file, f'annotations[{i}] has no image_id',
+                                            where)
+            keypoints = ann.get('keypoints')
+            if not isinstance(keypoints, list):
+                raise self._bad_annotations(
+                    ann_file, f'annotations[{i}] has no "keypoints" list (a detection or '
+                    f'caption file?)', where)
+            if expected is not None and len(keypoints) != expected:
+                raise self._bad_annotations(
+                    ann_file, f'annotations[{i}] has {len(keypoints)} keypoint values, the '
+                    f'dataset\'s {num_keypoints} keypoints need {expected}', where)
+            bbox = ann.get('bbox')
+            if not isinstance(bbox, list) or len(bbox) != 4:
+                raise self._bad_annotations(ann_file, f'annotations[{i}] has no bbox of 4 '
+                                            f'numbers', where)
+            if ann['image_id'] not in image_ids:
+                raise self._bad_annotations(ann_file, f'annotations[{i}] is of image_id '
+                                            f'{ann["image_id"]!r}, which is not in "images"',
+                                            where)
+        return image_ids
+
+    def detections(self, bbox_file: str, image_ids: Set[int], ann_file: str,
+                   where: str) -> None:
+        """Check mmpose's ``bbox_file``: a JSON list of person detections on ``ann_file``'s
+        images (what ``BaseCocoStyleDataset._load_detection_results`` reads)."""
+        fix = (f'{where} in {self.config} must be a JSON list of detections {{"image_id", '
+               f'"category_id", "bbox": [x, y, w, h], "score"}}')
+        if _remote(bbox_file):
+            return
+        if not osp.isfile(bbox_file):
+            raise UserError(f'{bbox_file}: no such detection file; {fix}, or null to use the '
+                            f'ground-truth boxes')
+        try:
+            with open(bbox_file) as f:
+                dets = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f'{bbox_file}: not valid JSON ({e}); {fix}') from None
+        if not isinstance(dets, list) or not dets:
+            raise UserError(f'{bbox_file}: holds {_describe(dets)}, not a list of detections; '
+                            f'{fix}')
+        number = (int, float)
+        for i, det in enumerate(dets):
+            # category_id is read for every detection by mmpose (only category 1 is kept)
+            ok = isinstance(det, dict) and isinstance(det.get('image_id'), int) \
+                and isinstance(det.get('category_id'), int) \
+                and isinstance(det.get('score'), number) and isinstance(det.get('bbox'), list) \
+                and len(det['bbox']) == 4 and all(isinstance(v, number) for v in det['bbox'])
+            if not ok:
+                raise UserError(f'{bbox_file}: detection #{i} is not a detection '
+                                f'({json.dumps(det)[:80]}); {fix}')
+            if det['image_id'] not in image_ids:
+                raise UserError(f'{bbox_file}: detection #{i} is on image_id {det["image_id"]}, '
+                                f'which {ann_file} does not have; use the detections of the '
+                                f'same split as the annotation file')
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        return 'an empty list'
+    return f'a JSON {type(value).__name__}'
+
+
+def check_data(cfg: Config, config: str, mode: str) -> None:
+    """The datasets and evaluator annotation files the run uses (see the module docstring)."""
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmpose'))
+    checker = _DataChecker(config)
+    for split in _used_splits(cfg, mode):
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader or not isinstance(loader.get('dataset'), dict):
+            raise UserError(f'{config}: {split}_dataloader.dataset is not set; the {mode} run '
+                            f'needs it')
+        counts = [checker.dataset(path, d) for path, d in
+                  _leaf_datasets(loader['dataset'], f'{split}_dataloader.dataset')]
+        num_keypoints = counts[0] if len(set(counts)) == 1 else None
+        for i, evaluator in enumerate(_evaluators(cfg, split)):
+            ann_file = evaluator.get('ann_file')
+            if not ann_file or _remote(ann_file):
+                continue
+            where = f'{split}_evaluator.ann_file'
+            if not osp.isfile(ann_file):
+                raise UserError(f'{ann_file}: annotation file of {split}_evaluator does not '
+                                f'exist; check {where} in {config}')
+            checker.annotations(ann_file, num_keypoints, where)
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+def _first_line(e: BaseException) -> str:
+    """``Type: first sentence`` of an exception, short enough for one line."""
+    lines = str(e).strip().splitlines()
+    text = lines[0].split('. ')[0][:120] if lines else ''
+    return f'{type(e).__name__}: {text}' if text else type(e).__name__
+
+
+def _lost_its_end(path: str) -> bool:
+    """A file that starts as a zip (torch.save's format) but has no zip index at its end: a
+    download or a copy cut short. torch reports it as one of several unrelated errors."""
+    with open(path, 'rb') as f:
+        return f.read(4) == b'PK\x03\x04' and not zipfile.is_zipfile(path)
+
+
+def _torch_load(path: str) -> Any:
+    # an intact zip checkpoint is memory-mapped: only its index is read here; anything else
+    # (an old-format checkpoint or not a checkpoint at all) is read normally, and torch says
+    # what is wrong with it
+    mmap = zipfile.is_zipfile(path)
+    with warnings.catch_warnings():
+        # torch warns about the pickle protocol of files it then loads or refuses: the one
+        # line of the error (or nothing) is what the user should see
+        warnings.simplefilter('ignore')
+        try:
+            return torch.load(path, map_location='cpu', mmap=mmap, weights_only=True)
+        except pickle.UnpicklingError:
+            # training checkpoints hold numpy objects in their meta: mmengine's loader falls
+            # back the same way, so the file is trusted as much as the run will trust it
+            return torch.load(path, map_location='cpu', mmap=mmap, weights_only=False)
+
+
+def read_checkpoint(source: str, where: str, config: str,
+                    prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """The state dict of the checkpoint ``source`` (path or URL) that config key ``where``
+    names, or a one-line :class:`UserError` saying why it cannot be used."""
+    named = f'({where} in {config})'
+    if _remote(source):
+        from mmengine.runner.checkpoint import CheckpointLoader
+        try:
+            # downloads into the cache the run will load it from
+            ckpt = CheckpointLoader.load_checkpoint(source, map_location='cpu')
+        except Exception as e:  # noqa: BLE001 - every backend fails in its own way
+            raise UserError(f'{source}: cannot be loaded ({_first_line(e)}) {named}; check '
+                            f'the URL and the network, or download it and give its path') \
+                from None
+    else:
+        source = osp.expanduser(source)
+        if not osp.isfile(source):
+            raise UserError(f'{source}: no such checkpoint file {named}; fix the path or '
+                            f'download the checkpoint')
+        if _lost_its_end(source):
+            raise UserError(f'{source}: is truncated (a zip checkpoint without the index at its '
+                            f'end, {osp.getsize(source)} bytes) {named}; copy or download it '
+                            f'again')
+        try:
+            ckpt = _torch_load(source)
+        except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+            raise UserError(f'{source}: cannot be read as a PyTorch checkpoint '
+                            f'({_first_line(e)}) {named}; the file is truncated or is not a '
+                            f'checkpoint: copy or download it again') from None
+    try:
+        state_dict = state_dict_from(ckpt, source, prefix)
+    except CheckpointMismatchError as e:
+        raise UserError(f'{e} {named}; use a checkpoint saved by torch.save/mmengine') from None
+    bad = next((k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None or not state_dict:
+        found = f'{bad!r} is a {type(state_dict[bad]).__name__}' if bad else 'it is empty'
+        raise UserError(f'{source}: holds no state dict of tensors ({found}) {named}; use a '
+                        f'checkpoint saved by torch.save/mmengine')
+    return state_dict
+
+
+def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
+    """Read each checkpoint the run loads: ``load_from`` (unless resuming: the resume code
+    checks that) and, for training, every ``init_cfg`` of type ``Pretrained`` of the model and
+    its parts (``runner.test()`` does not initialise weights)."""
+    found = []
+    if cfg.get('load_from') and not (mode == 'train' and cfg.get('resume')):
+        found.append(CheckpointToLoad('load_from', cfg.load_from, '',
+                                      read_checkpoint(cfg.load_from, 'load_from', config)))
+    if mode == 'train':
+        parts = [('model', cfg.get('model') or {})] + list(_model_parts(cfg))
+        for path, part in parts:
+            init_cfgs = part.get('init_cfg')
+            init_cfgs = init_cfgs if isinstance(init_cfgs, (list, tuple)) else [init_cfgs]
+            for i, init in enumerate(init_cfgs):
+                if not (isinstance(init, dict) and init.get('type') == 'Pretrained'):
+                    continue
+                where = f'{path}.init_cfg' + (f'[{i}]' if len(init_cfgs) > 1 else '') + \
+                    '.checkpoint'
+                if not init.get('checkpoint'):
+                    raise UserError(f'{config}: {where} is not set; give the pretrained '
+                                    f'weights or set {path}.init_cfg=None')
+                module = path[len('model.'):] if path.startswith('model.') else ''
+                found.append(CheckpointToLoad(where, init['checkpoint'], module, read_checkpoint(
+                    init['checkpoint'], where, config, prefix=init.get('prefix'))))
+    return found
+
+
+def check_weights(model: nn.Module, checkpoints: List[CheckpointToLoad], config: str,
+                  mode: str) -> None:
+    """Each checkpoint's keys and shapes against the built model (nothing is loaded)."""
+    for ckpt in checkpoints:
+        module = model.get_submodule(ckpt.module) if ckpt.module else model
+        report = compare_state_dict(module, ckpt.state_dict, ckpt.source)
+        problem = report.problem()
+        if mode == 'test' and report.missing_psa and not problem:
+            problem = (f'{len(report.missing_psa)} PSA tensors missing from it (e.g. '
+                       f'{report.missing_psa[0]}): it is a baseline\'s checkpoint')
+        if problem:
+            raise UserError(f'{ckpt.source}: does not fit the model of {config}: {problem}; '
+                            f'{ckpt.where} must be a checkpoint of this architecture')
+        print_log(f'preflight: {ckpt.where}: {report.summary()}', logger='current')
