@@ -33,7 +33,10 @@ def load_cfg(path: str, options: Optional[dict]) -> Config:
         raise UserError(f'{path}: no such config file')
     cfg = Config.fromfile(path)
     if options:
-        cfg.merge_from_dict(options)
+        try:
+            cfg.merge_from_dict(options)
+        except (TypeError, KeyError, ValueError) as e:
+            raise UserError(f'{path}: --cfg-options do not fit the config: {e}') from None
     return cfg
 
 

@@ -468,3 +468,13 @@ def test_test_script_bad_input(tmp_path, case):
     [line] = res.stderr.splitlines()
     assert line.startswith(expected)
     assert not out.exists() and not results.exists() and not (tmp_path / 'work').exists()
+
+
+def test_cfg_options_that_do_not_fit(tmp_path):
+    res = run(f'{REPO}/scripts/train.py', PSA, '--work-dir', tmp_path / 'work', '--cfg-options',
+              'model.backbone.init_cfg.checkpoint=x.pth', cwd=tmp_path)
+    assert res.returncode == 2
+    [line] = res.stderr.splitlines()
+    assert line.startswith(f'error: {PSA}: --cfg-options do not fit the config: init_cfg=')
+    assert line.endswith('You may set `_delete_=True` to ignore the base config.')
+    assert not (tmp_path / 'work').exists()
