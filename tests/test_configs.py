@@ -1,6 +1,7 @@
 """Every config builds, trains a step, and differs from its mmpose baseline only in the backbone;
 the model-zoo pages are generated from what the code measures."""
 import copy
+import os
 
 import pytest
 import torch
@@ -110,3 +111,79 @@ def test_model_zoo_numbers_are_what_the_code_measures():
              for n, m in measured.items()
              if (results[n]['params'], results[n]['gflops']) != (m['params'], m['gflops'])}
     assert stale == {}, 'run: python scripts/update_model_zoo.py'
+
+
+# --- the quickstart's configs on generated data (configs/synth/) ---------------------------
+
+SYNTH_DIR = os.path.join(zoo.CONFIG_DIR, 'synth')
+SYNTH = {f[:-3]: os.path.join(SYNTH_DIR, f) for f in sorted(os.listdir(SYNTH_DIR))
+         if f.endswith('.py')}
+# what each synth baseline may change in the mmpose config it comes from: sizes, schedule, data
+SYNTH_CHANGES = {
+    'auto_scale_lr.base_batch_size', 'codec.heatmap_size', 'codec.input_size', 'data_root',
+    'default_hooks.checkpoint.max_keep_ckpts', 'default_hooks.logger.interval', 'max_epochs',
+    'model.head.decoder.heatmap_size',
+    'model.head.decoder.input_size', 'model.head.in_channels', 'optim_wrapper.optimizer.lr',
+    'param_scheduler', 'randomness.seed', 'train_cfg.max_epochs', 'train_dataloader.batch_size',
+    'train_dataloader.num_workers', 'train_dataloader.dataset.data_root',
+    'train_dataloader.dataset.pipeline', 'train_pipeline', 'val_pipeline',
+    *(f'{split}_dataloader.{key}' for split in ('val', 'test') for key in
+      ('num_workers', 'dataset.data_root', 'dataset.bbox_file', 'dataset.pipeline')),
+    'val_evaluator.ann_file', 'test_evaluator.ann_file'}
+
+
+def _flat(value, prefix=''):
+    """Dotted keys -> values, without the `_scope_` marks mmpose:: inheritance adds."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k != '_scope_':
+                out.update(_flat(v, f'{prefix}{k}.'))
+        return out
+    if isinstance(value, (list, tuple)):
+        return {prefix[:-1]: repr([_flat(v) if isinstance(v, dict) else v for v in value])}
+    return {prefix[:-1]: value}
+
+
+@pytest.mark.parametrize('name,mmpose_base,arch_changes', [
+    ('td-hm_res18_1xb16-30e_synth-128x96', 'td-hm_res50_8xb64-210e_coco-256x192',
+     {'model.backbone.depth', 'model.head.deconv_out_channels'}),
+    ('td-hm_hrnet-w16_1xb16-30e_synth-128x96', 'td-hm_hrnet-w32_8xb64-210e_coco-256x192',
+     {f'model.backbone.extra.stage{s}.{k}' for s in (2, 3, 4)
+      for k in ('num_blocks', 'num_channels')} | {'model.backbone.extra.stage1.num_blocks',
+                                                  'model.backbone.extra.stage3.num_modules',
+                                                  'model.backbone.extra.stage4.num_modules'}),
+])
+def test_synth_config_changes_only_sizes_schedule_and_data(name, mmpose_base, arch_changes):
+    ours = _flat(zoo.load_config(SYNTH[name]).to_dict())
+    theirs = _flat(zoo.load_config(zoo.mmpose_config_file(mmpose_base)).to_dict())
+    differing = {k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)}
+    # trained from scratch: init_cfg None in ours, so its sub-keys exist only in theirs
+    assert ours['model.backbone.init_cfg'] is None
+    differing = {k for k in differing if not k.startswith('model.backbone.init_cfg')}
+    assert differing == SYNTH_CHANGES | arch_changes
+
+
+@pytest.mark.parametrize('name,params', [
+    ('td-hm_res18_1xb16-30e_synth-128x96', 12_752_337),
+    ('td-hm_res18-psa-p_1xb16-30e_synth-128x96', 14_150_737),
+    ('td-hm_hrnet-w16_1xb16-30e_synth-128x96', 1_461_473),
+    ('td-hm_hrnet-w16-psa-p_1xb16-30e_synth-128x96', 1_594_305),
+])
+def test_synth_config_builds_and_computes_a_loss(name, params):
+    info = zoo.parse_name(name)
+    cfg = zoo.load_config(SYNTH[name])
+    assert cfg.data_root == os.path.join(SYNTH_DIR, '_base_', '../../../data/synth/')
+    torch.manual_seed(0)
+    model = zoo.build_model(cfg)
+    assert sum(p.numel() for p in model.parameters()) == params
+    model.train()
+    losses = model.loss(*_loss_batch(cfg))
+    assert torch.isfinite(losses['loss_kpt']) and losses['loss_kpt'] > 0
+    if info.psa:   # the twin is its baseline with only the backbone changed
+        base = _flat(zoo.load_config(SYNTH[info.baseline]).to_dict())
+        ours = _flat(cfg.to_dict())
+        assert {k for k in set(ours) | set(base) if ours.get(k) != base.get(k)} == {
+            'custom_imports.imports', 'custom_imports.allow_failed_imports',
+            'model.backbone.type', 'model.backbone.psa_cfg.mode',
+            'model.backbone.psa_cfg.formulation'}
