@@ -70,6 +70,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     with one_line_errors():
         cfg = merge_args(load_cfg(args.config, args.cfg_options), args)
-        runner = build_runner(cfg)
-    runner.train()
+        runner = build_runner(psa_pose.engine.add_safety_hooks(cfg))
+        runner.train()              # a NaN/inf loss: one line (engine.NonFiniteLossError)
     return 0
