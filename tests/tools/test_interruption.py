@@ -161,3 +161,31 @@ def test_train_adds_the_safety_hooks_once():
     # a config's own checkpoint hook is left alone
     own = Config(dict(default_hooks=dict(checkpoint=dict(type='MyCheckpointHook'))))
     assert add_safety_hooks(own).default_hooks.checkpoint.type == 'MyCheckpointHook'
+
+
+def test_epoch_seed_hook_makes_the_rng_state_a_function_of_seed_and_epoch():
+    """In process: whatever was drawn before, each epoch starts from the same state; epochs
+    differ; the sampler shuffles with the run's seed (with randomness.seed=None mmengine
+    builds it with a new one before restoring the checkpoint's)."""
+    import random
+    from types import SimpleNamespace
+
+    import numpy as np
+    from mmengine.dataset import DefaultSampler
+
+    from psa_pose.engine import EpochSeedHook
+
+    sampler = DefaultSampler(list(range(10)), shuffle=True, seed=123)
+    runner = SimpleNamespace(seed=7, epoch=2, _randomness_cfg={},
+                             train_dataloader=SimpleNamespace(sampler=sampler))
+
+    def epoch_draws():
+        EpochSeedHook().before_train_epoch(runner)
+        return np.random.rand(), random.random(), torch.rand(1).item()
+
+    first = epoch_draws()
+    np.random.rand(3), random.random(), torch.rand(2)                # a run's other draws
+    assert epoch_draws() == first
+    assert sampler.seed == 7
+    runner.epoch = 3
+    assert all(a != b for a, b in zip(epoch_draws(), first))
