@@ -74,6 +74,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     with one_line_errors():
         cfg = merge_args(load_cfg(args.config, args.cfg_options), args)
-        runner = checked_runner(cfg, args.config, build_runner, 'train')
-    runner.train()
+        runner = checked_runner(psa_pose.engine.add_safety_hooks(cfg), args.config,
+                                build_runner, 'train')
+        runner.train()              # a NaN/inf loss: one line (engine.NonFiniteLossError)
     return 0

@@ -1,0 +1,98 @@
+"""Test-only faults for a training subprocess, chosen by environment variables.
+
+Listed in tests/configs/td-hm_res18-w16_1xb2-3e_minicoco-128x96.py; it does nothing unless one of
+these is set (E = epoch, B = batch within it, both counted from 1 as the log does):
+
+* ``PSA_FAULT_KILL_AFTER=E:B``: SIGKILL the process itself after batch B of epoch E.
+* ``PSA_FAULT_KILL_IN_WRITE=E:NAME``: while epoch E's checkpoint is saved, the first file
+  opened for writing whose name contains NAME gets half its data, then the process is
+  SIGKILLed -- a kill in the middle of writing that file.
+* ``PSA_FAULT_NAN_BEFORE=E:B``: fill the first conv's weight with NaN before batch B of
+  epoch E, so that batch's loss is NaN.
+* ``PSA_FAULT_NAN_AFTER=E:B``: the same after batch B (after its loss was checked).
+"""
+import builtins
+import os
+import signal
+from typing import Optional, Tuple
+
+import torch
+from mmengine.hooks import Hook
+from mmpose.registry import HOOKS
+
+
+def _at(var: str) -> Optional[Tuple[int, str]]:
+    value = os.environ.get(var)
+    if not value:
+        return None
+    epoch, rest = value.split(':', 1)
+    return int(epoch), rest
+
+
+def _kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _kill_in_write(name: str) -> None:
+    """From now on, opening a file whose name contains ``name`` for writing writes half of
+    what it is given, then kills the process."""
+    real_open = builtins.open
+
+    class HalfThenKill:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(data[:len(data) // 2])
+            self.f.flush()
+            os.fsync(self.f.fileno())
+            _kill()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def __getattr__(self, attr):
+            return getattr(self.f, attr)
+
+    def faulty_open(file, mode='r', *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if isinstance(file, (str, os.PathLike)) and name in os.path.basename(file) and \
+                any(m in mode for m in 'wax'):
+            return HalfThenKill(f)
+        return f
+
+    builtins.open = faulty_open
+
+
+@HOOKS.register_module()
+class FaultInjectionHook(Hook):
+    """See the module docstring. Priority ``LOWEST``: after every other hook of a stage."""
+
+    priority = 'LOWEST'
+
+    def _now(self, var: str, runner, batch_idx: int) -> bool:
+        at = _at(var)
+        return at is not None and at == (runner.epoch + 1, str(batch_idx + 1))
+
+    def _poison(self, runner) -> None:
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        with torch.no_grad():
+            model.backbone.conv1.weight.fill_(float('nan'))
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if self._now('PSA_FAULT_NAN_BEFORE', runner, batch_idx):
+            self._poison(runner)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self._now('PSA_FAULT_NAN_AFTER', runner, batch_idx):
+            self._poison(runner)
+        if self._now('PSA_FAULT_KILL_AFTER', runner, batch_idx):
+            _kill()
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        at = _at('PSA_FAULT_KILL_IN_WRITE')
+        if at is not None and at[0] == checkpoint['meta']['epoch']:
+            _kill_in_write(at[1])
