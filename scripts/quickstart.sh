@@ -5,7 +5,7 @@
 #
 #   bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16]
 #
-# Default: ResNet-18 SimpleBaseline twins (configs/synth/), 256 train / 64 val images, 30 epochs;
+# Default: ResNet-18 SimpleBaseline twins (configs/synth/), 256 train / 64 val images, 24 epochs;
 # about 15 minutes on 2 CPU cores. --tiny: 32 / 16 images, 2 epochs (a smoke run, AP near 0; CI).
 # Artefacts go to work_dirs/quickstart[-tiny]/; the data to data/synth[-tiny]/ (reused when the
 # generator's arguments are unchanged). EXP_DIR and DATA_DIR override these two folders.
@@ -21,8 +21,8 @@ while [[ $# -gt 0 ]]; do
     *) echo "error: unknown argument $1; usage: bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16]" >&2; exit 2 ;;
   esac
 done
-BASE="$ROOT/configs/synth/td-hm_${ARCH}_1xb16-30e_synth-128x96.py"
-PSA="$ROOT/configs/synth/td-hm_${ARCH}-psa-p_1xb16-30e_synth-128x96.py"
+BASE="$ROOT/configs/synth/td-hm_${ARCH}_1xb16-24e_synth-128x96.py"
+PSA="$ROOT/configs/synth/td-hm_${ARCH}-psa-p_1xb16-24e_synth-128x96.py"
 [[ -f "$BASE" && -f "$PSA" ]] || { echo "error: --arch $ARCH: no such synth configs in configs/synth/; use res18 or hrnet-w16" >&2; exit 2; }
 
 START=$SECONDS

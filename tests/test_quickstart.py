@@ -17,8 +17,8 @@ from psa_pose.tools.demo import read_bboxes
 from psa_pose.tools.publish import load_published
 from tests.conftest import REPO
 
-BASE = 'td-hm_res18_1xb16-30e_synth-128x96'
-PSA = 'td-hm_res18-psa-p_1xb16-30e_synth-128x96'
+BASE = 'td-hm_res18_1xb16-24e_synth-128x96'
+PSA = 'td-hm_res18-psa-p_1xb16-24e_synth-128x96'
 ENV = {**os.environ, 'PYTHON': sys.executable, 'PYTHONWARNINGS': 'ignore'}
 STEPS = ('1/6', '2/6', '3/6', '4/6', '5/6', '6/6', 'done')
 

@@ -1,14 +1,14 @@
 # What the synthetic-data configs share: mmpose's COCO top-down heatmap settings (its ResNet-50
-# config; mmpose's HRNet configs differ from it only in `model`) with the schedule (30 epochs,
+# config; mmpose's HRNet configs differ from it only in `model`) with the schedule (24 epochs,
 # batch 16), the input size (128x96) and the data (paths, lighter augmentation for a short
 # schedule) changed for the generated dataset (python -m psa_pose.data.synth).
 _base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py'
 
 data_root = '{{ fileDirname }}/../../../data/synth/'
-max_epochs = 30
+max_epochs = 24
 
-# schedule: a short warm-up and a cosine decay fit 30 epochs better than 210's steps
-train_cfg = dict(max_epochs=max_epochs, val_interval=10)
+# schedule: a short warm-up and a cosine decay fit 24 epochs better than 210 epochs' steps
+train_cfg = dict(max_epochs=max_epochs, val_interval=8)
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=30, start_factor=0.01, by_epoch=False),
@@ -21,7 +21,7 @@ codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), si
 model = dict(head=dict(decoder=codec))
 
 # data: GT boxes on val (the generated set has no detector), half-body crops and large
-# rotations off (they slow a 30-epoch schedule down more than they help it)
+# rotations off (they slow a 24-epoch schedule down more than they help it)
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),
@@ -46,5 +46,5 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/person_keypoints_val2017.json')
 test_evaluator = val_evaluator
-default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=8, max_keep_ckpts=1))
 randomness = dict(seed=0)
