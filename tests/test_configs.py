@@ -121,7 +121,8 @@ SYNTH = {f[:-3]: os.path.join(SYNTH_DIR, f) for f in sorted(os.listdir(SYNTH_DIR
 # what each synth baseline may change in the mmpose config it comes from: sizes, schedule, data
 SYNTH_CHANGES = {
     'auto_scale_lr.base_batch_size', 'codec.heatmap_size', 'codec.input_size', 'data_root',
-    'default_hooks.checkpoint.max_keep_ckpts', 'default_hooks.logger.interval', 'max_epochs',
+    'default_hooks.checkpoint.interval', 'default_hooks.checkpoint.max_keep_ckpts',
+    'default_hooks.logger.interval', 'max_epochs', 'train_cfg.val_interval',
     'model.head.decoder.heatmap_size',
     'model.head.decoder.input_size', 'model.head.in_channels', 'optim_wrapper.optimizer.lr',
     'param_scheduler', 'randomness.seed', 'train_cfg.max_epochs', 'train_dataloader.batch_size',
