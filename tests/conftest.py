@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -42,3 +44,17 @@ def mini_coco():
     if not os.path.isdir(MINI_COCO):
         pytest.fail(f'{MINI_COCO} is missing: the tests need ../shared beside the repository')
     return MINI_COCO
+
+
+# The scripts run as a user runs them: from an unrelated directory, without PYTHONPATH, with
+# this interpreter for the shell scripts.
+SCRIPT_ENV = {**os.environ, 'PYTHON': sys.executable, 'PYTHONWARNINGS': 'ignore'}
+
+
+def run_script(*cmd, cwd, env=None, check=True, timeout=1500) -> subprocess.CompletedProcess:
+    """Run a command; with ``check``, fail the test with its output tail if it fails."""
+    out = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env or SCRIPT_ENV,
+                         capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        pytest.fail(f'{cmd} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
+    return out

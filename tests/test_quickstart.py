@@ -5,7 +5,6 @@ import glob
 import json
 import os
 import pickle
-import subprocess
 import sys
 
 import numpy as np
@@ -15,20 +14,13 @@ from PIL import Image
 from psa_pose.tools.common import UserError
 from psa_pose.tools.demo import read_bboxes
 from psa_pose.tools.publish import load_published
-from tests.conftest import REPO
+from tests.conftest import REPO, SCRIPT_ENV, run_script
 
 BASE = 'td-hm_res18_1xb16-24e_synth-128x96'
 PSA = 'td-hm_res18-psa-p_1xb16-24e_synth-128x96'
-ENV = {**os.environ, 'PYTHON': sys.executable, 'PYTHONWARNINGS': 'ignore'}
+ENV = SCRIPT_ENV
 STEPS = ('1/6', '2/6', '3/6', '4/6', '5/6', '6/6', 'done')
-
-
-def run(*cmd, cwd, env=ENV, check=True):
-    out = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True,
-                         text=True, timeout=1500)
-    if check and out.returncode != 0:
-        pytest.fail(f'{cmd} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
-    return out
+run = run_script
 
 
 @pytest.fixture(scope='module')

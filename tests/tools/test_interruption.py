@@ -8,13 +8,12 @@ import glob
 import json
 import os
 import signal
-import subprocess
 import sys
 
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_script
 
 CFG = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-w16_1xb2-3e_minicoco-128x96.py')
 ENV = {**os.environ, 'PYTHONWARNINGS': 'ignore'}
@@ -24,12 +23,8 @@ KILLED = -signal.SIGKILL
 def train(work, *args, faults=None, check=True):
     """scripts/train.py on the tiny config, from an unrelated directory."""
     cmd = [sys.executable, f'{REPO}/scripts/train.py', CFG, '--work-dir', work, *args]
-    out = subprocess.run([str(c) for c in cmd], cwd=os.path.dirname(work),
-                         env={**ENV, **(faults or {})}, capture_output=True, text=True,
-                         timeout=900)
-    if check and out.returncode != 0:
-        pytest.fail(f'{cmd} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
-    return out
+    return run_script(*cmd, cwd=os.path.dirname(work), env={**ENV, **(faults or {})},
+                      check=check, timeout=900)
 
 
 def state_dict(path):

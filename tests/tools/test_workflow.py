@@ -12,20 +12,12 @@ import pytest
 import torch
 
 from psa_pose.tools.publish import ChecksumError, load_published
-from tests.conftest import REPO
+from tests.conftest import REPO, SCRIPT_ENV, run_script
 
 BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
 PSA = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
-ENV = {**os.environ, 'PYTHON': sys.executable, 'PYTHONWARNINGS': 'ignore'}
-
-
-def run(*cmd, cwd, check=True):
-    """Run a script from an unrelated directory (no PYTHONPATH), as a user would."""
-    out = subprocess.run([str(c) for c in cmd], cwd=cwd, env=ENV, capture_output=True,
-                         text=True, timeout=900)
-    if check and out.returncode != 0:
-        pytest.fail(f'{cmd} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
-    return out
+ENV = SCRIPT_ENV
+run = run_script
 
 
 @pytest.fixture(scope='module')
