@@ -146,3 +146,16 @@ def test_real_images_with_person_detections(quickstart, tmp_path, mini_coco):
     ours = json.loads((tmp_path / 'eval.json').read_text())
     mmpose = json.loads((tmp_path / 'm.json').read_text())
     assert ours['AP'] == pytest.approx(mmpose['coco/AP'], abs=1e-9)
+
+
+def test_quickstart_narrow_hrnet(tmp_path):
+    out = run('bash', f'{REPO}/scripts/quickstart.sh', '--tiny', '--arch', 'hrnet-w16',
+              cwd=tmp_path, env={**ENV, 'EXP_DIR': str(tmp_path / 'exp'),
+                                 'DATA_DIR': str(tmp_path / 'data')})
+    rows = json.loads((tmp_path / 'exp' / 'compare.json').read_text())
+    assert [(r['config'], r['params']) for r in rows] == [
+        ('td-hm_hrnet-w16_1xb16-24e_synth-128x96', 1_461_473),
+        ('td-hm_hrnet-w16-psa-p_1xb16-24e_synth-128x96', 1_594_305)]
+    [released] = glob.glob(str(tmp_path / 'exp' / 'release' / '*.pth'))
+    assert load_published(released)['meta']['config'] == rows[1]['config']
+    assert f'released model   {released}' in out.stdout
