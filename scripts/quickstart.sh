@@ -21,8 +21,8 @@ while [[ $# -gt 0 ]]; do
     *) echo "error: unknown argument $1; usage: bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16]" >&2; exit 2 ;;
   esac
 done
-BASE="$ROOT/configs/synth/td-hm_${ARCH}_1xb16-24e_synth-128x96.py"
-PSA="$ROOT/configs/synth/td-hm_${ARCH}-psa-p_1xb16-24e_synth-128x96.py"
+BASE="$ROOT/configs/synth/td-hm_${ARCH}_dark-1xb16-24e_synth-128x96.py"
+PSA="$ROOT/configs/synth/td-hm_${ARCH}-psa-p_dark-1xb16-24e_synth-128x96.py"
 [[ -f "$BASE" && -f "$PSA" ]] || { echo "error: --arch $ARCH: no such synth configs in configs/synth/; use res18 or hrnet-w16" >&2; exit 2; }
 
 START=$SECONDS

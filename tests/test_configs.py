@@ -147,9 +147,10 @@ def _flat(value, prefix=''):
 
 
 @pytest.mark.parametrize('name,mmpose_base,arch_changes', [
-    ('td-hm_res18_1xb16-24e_synth-128x96', 'td-hm_res50_8xb64-210e_coco-256x192',
+    ('td-hm_res18_dark-1xb16-24e_synth-128x96', 'td-hm_res50_dark-8xb64-210e_coco-256x192',
      {'model.backbone.depth', 'model.head.deconv_out_channels'}),
-    ('td-hm_hrnet-w16_1xb16-24e_synth-128x96', 'td-hm_hrnet-w32_8xb64-210e_coco-256x192',
+    ('td-hm_hrnet-w16_dark-1xb16-24e_synth-128x96',
+     'td-hm_hrnet-w32_dark-8xb64-210e_coco-256x192',
      {f'model.backbone.extra.stage{s}.{k}' for s in (2, 3, 4)
       for k in ('num_blocks', 'num_channels')} | {'model.backbone.extra.stage1.num_blocks',
                                                   'model.backbone.extra.stage3.num_modules',
@@ -166,10 +167,10 @@ def test_synth_config_changes_only_sizes_schedule_and_data(name, mmpose_base, ar
 
 
 @pytest.mark.parametrize('name,params', [
-    ('td-hm_res18_1xb16-24e_synth-128x96', 12_752_337),
-    ('td-hm_res18-psa-p_1xb16-24e_synth-128x96', 14_150_737),
-    ('td-hm_hrnet-w16_1xb16-24e_synth-128x96', 1_461_473),
-    ('td-hm_hrnet-w16-psa-p_1xb16-24e_synth-128x96', 1_594_305),
+    ('td-hm_res18_dark-1xb16-24e_synth-128x96', 12_752_337),
+    ('td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96', 14_150_737),
+    ('td-hm_hrnet-w16_dark-1xb16-24e_synth-128x96', 1_461_473),
+    ('td-hm_hrnet-w16-psa-p_dark-1xb16-24e_synth-128x96', 1_594_305),
 ])
 def test_synth_config_builds_and_computes_a_loss(name, params):
     info = zoo.parse_name(name)

@@ -16,8 +16,8 @@ from psa_pose.tools.demo import read_bboxes
 from psa_pose.tools.publish import load_published
 from tests.conftest import REPO, SCRIPT_ENV, run_script
 
-BASE = 'td-hm_res18_1xb16-24e_synth-128x96'
-PSA = 'td-hm_res18-psa-p_1xb16-24e_synth-128x96'
+BASE = 'td-hm_res18_dark-1xb16-24e_synth-128x96'
+PSA = 'td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96'
 ENV = SCRIPT_ENV
 STEPS = ('1/6', '2/6', '3/6', '4/6', '5/6', '6/6', 'done')
 run = run_script
@@ -154,8 +154,8 @@ def test_quickstart_narrow_hrnet(tmp_path):
                                  'DATA_DIR': str(tmp_path / 'data')})
     rows = json.loads((tmp_path / 'exp' / 'compare.json').read_text())
     assert [(r['config'], r['params']) for r in rows] == [
-        ('td-hm_hrnet-w16_1xb16-24e_synth-128x96', 1_461_473),
-        ('td-hm_hrnet-w16-psa-p_1xb16-24e_synth-128x96', 1_594_305)]
+        ('td-hm_hrnet-w16_dark-1xb16-24e_synth-128x96', 1_461_473),
+        ('td-hm_hrnet-w16-psa-p_dark-1xb16-24e_synth-128x96', 1_594_305)]
     [released] = glob.glob(str(tmp_path / 'exp' / 'release' / '*.pth'))
     assert load_published(released)['meta']['config'] == rows[1]['config']
     assert f'released model   {released}' in out.stdout

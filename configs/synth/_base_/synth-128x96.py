@@ -1,8 +1,9 @@
-# What the synthetic-data configs share: mmpose's COCO top-down heatmap settings (its ResNet-50
-# config; mmpose's HRNet configs differ from it only in `model`) with the schedule (24 epochs,
-# batch 16), the input size (128x96) and the data (paths, lighter augmentation for a short
-# schedule) changed for the generated dataset (python -m psa_pose.data.synth).
-_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py'
+# What the synthetic-data configs share: mmpose's COCO top-down heatmap settings with DARK's
+# unbiased targets and decoding (its ResNet-50 DARK config; mmpose's HRNet DARK configs differ
+# from it only in `model`) with the schedule (24 epochs, batch 16), the input size (128x96) and
+# the data (paths, lighter augmentation for a short schedule) changed for the generated dataset
+# (python -m psa_pose.data.synth).
+_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_dark-8xb64-210e_coco-256x192.py'
 
 data_root = '{{ fileDirname }}/../../../data/synth/'
 max_epochs = 24
@@ -17,7 +18,8 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(base_batch_size=16)
 
-codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2)
+codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2,
+             unbiased=True)
 model = dict(head=dict(decoder=codec))
 
 # data: GT boxes on val (the generated set has no detector), half-body crops and large

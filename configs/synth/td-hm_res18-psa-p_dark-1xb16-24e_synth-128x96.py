@@ -1,6 +1,6 @@
 # The synthetic-data ResNet-18 baseline + PSA (parallel, paper formulation) after the first 3x3
 # conv of every residual block; only the backbone changed.
-_base_ = './td-hm_res18_1xb16-24e_synth-128x96.py'
+_base_ = './td-hm_res18_dark-1xb16-24e_synth-128x96.py'
 
 custom_imports = dict(imports=['psa_pose'], allow_failed_imports=False)
 

@@ -1,5 +1,5 @@
 # SimpleBaseline ResNet-18 on the generated dataset (python -m psa_pose.data.synth), small
-# enough to train on a CPU in minutes (scripts/quickstart.sh): mmpose's ResNet-50 COCO config
+# enough to train on a CPU in minutes (scripts/quickstart.sh): mmpose's ResNet-50 DARK COCO config
 # with only sizes (depth 18, 128-channel deconvs, 128x96 input), schedule and data changed.
 _base_ = './_base_/synth-128x96.py'
 

@@ -1,6 +1,6 @@
 # A narrow HRNet (width 16, one module in stages 3 and 4, two blocks per branch) on the generated
-# dataset (python -m psa_pose.data.synth), small enough to train on a CPU: mmpose's HRNet-W32
-# COCO config with only sizes, schedule and data changed. mmpose's HRNet and ResNet COCO configs
+# dataset (python -m psa_pose.data.synth), small enough to train on a CPU: mmpose's HRNet-W32 DARK
+# COCO config with only sizes, schedule and data changed. mmpose's HRNet and ResNet DARK configs
 # differ only in `model`, so the shared settings come from ./_base_/synth-128x96.py and the
 # backbone is mmpose's HRNet-W32 one with the widths and depths scaled down.
 _base_ = './_base_/synth-128x96.py'
