@@ -10,7 +10,7 @@ import datetime
 import hashlib
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -50,8 +50,9 @@ def _load_training_checkpoint(path: str) -> dict:
 
 
 def publish(src: str, out: str, config: Optional[str] = None,
-            metrics: Optional[Dict[str, float]] = None, date: Optional[str] = None) -> str:
-    """Write the release file for ``src``; return its path."""
+            metrics: Optional[Dict[str, float]] = None,
+            date: Optional[str] = None) -> Tuple[str, dict]:
+    """Write the release file for ``src``; return its path and the metadata it holds."""
     import mmengine
     import mmpose
     ckpt = _load_training_checkpoint(src)
@@ -85,7 +86,7 @@ def publish(src: str, out: str, config: Optional[str] = None,
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return final
+    return final, meta
 
 
 def load_published(path: str, map_location: str = 'cpu') -> dict:
@@ -119,9 +120,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             raw = read_json(args.metrics, 'metrics from test.py --out')
             config = config or raw.get('config')
             metrics = normalize_metrics(raw)
-        path = publish(args.in_file, args.out_file, config=config, metrics=metrics)
+        path, meta = publish(args.in_file, args.out_file, config=config, metrics=metrics)
         print(f'published {path} (sha256 {sha256_of(path)})')
-        config = load_published(path)['meta']['config']   # as publish() settled it
+        config = meta['config']                 # as publish() settled it
         if not args.no_zoo:
             from .. import zoo
             if config in zoo.config_files():
