@@ -87,12 +87,14 @@ step 5/6 "comparison table and plot"
   "$EXP_DIR/psa/pycocotools.json" --out-dir "$EXP_DIR"
 
 step 6/6 "publishing the PSA checkpoint"
-CKPT=$(ls "$EXP_DIR"/psa/best_*.pth 2>/dev/null | head -n 1 || true)
-[[ -n "$CKPT" ]] || CKPT=$(cat "$EXP_DIR/psa/last_checkpoint")
+# the checkpoint compare_train.sh tested, as test.py recorded it
+CKPT=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["checkpoint"])' \
+       "$EXP_DIR/psa/metrics.json")
 mkdir -p "$EXP_DIR/release"
 "$PYTHON" "$ROOT/scripts/publish_model.py" "$CKPT" "$EXP_DIR/release/$(basename "$PSA" .py)" \
   --metrics "$EXP_DIR/psa/pycocotools.json" | tee "$EXP_DIR/release/publish.log"
-RELEASED=$(ls "$EXP_DIR"/release/*.pth | head -n 1)
+# publish_model.py prints "published PATH (sha256 ...)"; an older release may sit beside it
+RELEASED=$(sed -n 's/^published \(.*\) (sha256 .*/\1/p' "$EXP_DIR/release/publish.log")
 
 step done "finished; the artefacts:"
 cat <<EOF
