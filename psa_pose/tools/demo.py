@@ -10,7 +10,6 @@ files the image is found by its id, which is the number in COCO's file names
 whole image is one box.
 """
 import argparse
-import os
 import os.path as osp
 import re
 from typing import List, Optional
@@ -79,6 +78,7 @@ def load_model(config: str, checkpoint: str, device: str = 'cpu'):
 
 def draw(model, image: str, bboxes: Optional[np.ndarray], out: str, kpt_thr: float = 0.3):
     """Predict the poses in ``bboxes`` (xywh; None: the whole image) and write the drawing."""
+    import cv2
     import mmcv
     from mmpose.apis import inference_topdown
     from mmpose.registry import VISUALIZERS
@@ -93,9 +93,14 @@ def draw(model, image: str, bboxes: Optional[np.ndarray], out: str, kpt_thr: flo
     visualizer.add_datasample('result', img, data_sample=result, draw_gt=False, draw_bbox=True,
                               draw_heatmap=False, kpt_thr=kpt_thr, show=False)
     ext = osp.splitext(out)[1] or '.png'
-    with atomic_path(out) as tmp:
-        mmcv.imwrite(mmcv.rgb2bgr(visualizer.get_image()), tmp + ext)
-        os.replace(tmp + ext, tmp)
+    try:
+        ok, encoded = cv2.imencode(ext, mmcv.rgb2bgr(visualizer.get_image()))
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise UserError(f'{out}: cannot write an image of type {ext}; use .png or .jpg')
+    with atomic_path(out) as tmp, open(tmp, 'wb') as f:
+        f.write(encoded.tobytes())
     return result
 
 
