@@ -14,7 +14,7 @@ from PIL import Image
 from psa_pose.tools.common import UserError
 from psa_pose.tools.demo import read_bboxes
 from psa_pose.tools.publish import load_published
-from tests.conftest import REPO, SCRIPT_ENV, run_script
+from tests.conftest import MINI_COCO, REPO, SCRIPT_ENV, run_script
 
 BASE = 'td-hm_res18_dark-1xb16-24e_synth-128x96'
 PSA = 'td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96'
@@ -70,8 +70,7 @@ def test_quickstart_reuses_its_data_and_rejects_bad_arguments(quickstart, tmp_pa
                                   'use res18 or hrnet-w16')
 
 
-MINI = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'coco-val2017-mini')
-DETS = os.path.join(MINI, 'test_coco_det_AP_H_56.json')
+DETS = os.path.join(MINI_COCO, 'test_coco_det_AP_H_56.json')
 
 
 def test_demo_draws_on_a_real_image(quickstart, tmp_path, mini_coco):
