@@ -19,6 +19,18 @@ if [[ "${1:-}" != "--force" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; t
 fi
 
 step() { echo "[install] $(date +%H:%M:%S) $*"; }
+
+# torch 2.14.1 + torchvision (a CUDA build, the pair this machine has on disk) take about 5.6 GB
+# in the venv; with the rest of the stack about 6 GB. A full disk shows up as an OSError deep in
+# pip after minutes, so say it up front, in one line, with what to do.
+need_gb="${PSA_POSE_INSTALL_NEED_GB:-7}"
+free_kb="$(df -Pk "$ROOT" | awk 'NR==2 {print $4}')"
+if [[ -n "$free_kb" && "$free_kb" -lt $((need_gb * 1024 * 1024)) ]]; then
+  echo "[install] error: only $((free_kb / 1024 / 1024)) GB free on the disk holding $ROOT;" \
+       "the venv needs about $need_gb GB: free space (old clones' .venv folders) and run again" >&2
+  exit 1
+fi
+
 # pip's notes about this machine's local package mirrors are noise here.
 pip_q() {
   local rc=0
