@@ -383,6 +383,41 @@ def _torch_load(path: str) -> Any:
             return torch.load(path, map_location='cpu', mmap=mmap, weights_only=False)
 
 
+def load_checkpoint_file(path: str, named: str) -> Any:
+    """What the local checkpoint file ``path`` holds, or a one-line :class:`UserError`: missing,
+    cut short, or not a checkpoint. ``named`` (e.g. ``'(load_from in x.py)'``) says what the
+    file is for."""
+    path = osp.expanduser(path)
+    if not osp.isfile(path):
+        raise UserError(f'{path}: no such checkpoint file {named}; fix the path or download the '
+                        f'checkpoint')
+    if _lost_its_end(path):
+        raise UserError(f'{path}: is truncated (a zip checkpoint without the index at its end, '
+                        f'{osp.getsize(path)} bytes) {named}; copy or download it again')
+    try:
+        return _torch_load(path)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+        raise UserError(f'{path}: cannot be read as a PyTorch checkpoint ({_first_line(e)}) '
+                        f'{named}; the file is truncated or is not a checkpoint: copy or '
+                        f'download it again') from None
+
+
+def tensors_of(checkpoint: Any, source: str, named: str,
+               prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """The state dict of a loaded checkpoint (:func:`state_dict_from`), or a one-line
+    :class:`UserError` when it holds none, or holds something other than tensors."""
+    try:
+        state_dict = state_dict_from(checkpoint, source, prefix)
+    except CheckpointMismatchError as e:
+        raise UserError(f'{e} {named}; use a checkpoint saved by torch.save/mmengine') from None
+    bad = next((k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None or not state_dict:
+        found = f'{bad!r} is a {type(state_dict[bad]).__name__}' if bad else 'it is empty'
+        raise UserError(f'{source}: holds no state dict of tensors ({found}) {named}; use a '
+                        f'checkpoint saved by torch.save/mmengine')
+    return state_dict
+
+
 def read_checkpoint(source: str, where: str, config: str,
                     prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """The state dict of the checkpoint ``source`` (path or URL) that config key ``where``
@@ -399,29 +434,8 @@ def read_checkpoint(source: str, where: str, config: str,
                 from None
     else:
         source = osp.expanduser(source)
-        if not osp.isfile(source):
-            raise UserError(f'{source}: no such checkpoint file {named}; fix the path or '
-                            f'download the checkpoint')
-        if _lost_its_end(source):
-            raise UserError(f'{source}: is truncated (a zip checkpoint without the index at its '
-                            f'end, {osp.getsize(source)} bytes) {named}; copy or download it '
-                            f'again')
-        try:
-            ckpt = _torch_load(source)
-        except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-            raise UserError(f'{source}: cannot be read as a PyTorch checkpoint '
-                            f'({_first_line(e)}) {named}; the file is truncated or is not a '
-                            f'checkpoint: copy or download it again') from None
-    try:
-        state_dict = state_dict_from(ckpt, source, prefix)
-    except CheckpointMismatchError as e:
-        raise UserError(f'{e} {named}; use a checkpoint saved by torch.save/mmengine') from None
-    bad = next((k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)), None)
-    if bad is not None or not state_dict:
-        found = f'{bad!r} is a {type(state_dict[bad]).__name__}' if bad else 'it is empty'
-        raise UserError(f'{source}: holds no state dict of tensors ({found}) {named}; use a '
-                        f'checkpoint saved by torch.save/mmengine')
-    return state_dict
+        ckpt = load_checkpoint_file(source, named)
+    return tensors_of(ckpt, source, named, prefix)
 
 
 def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:

@@ -16,6 +16,7 @@ import torch
 
 from .common import UserError, one_line_errors, read_json
 from .eval_coco import normalize_metrics
+from .preflight import load_checkpoint_file, tensors_of
 
 PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
 
@@ -32,30 +33,15 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def _load_training_checkpoint(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise UserError(f'{path}: no such checkpoint file')
-    try:
-        # our own training output, which holds optimizer state and numpy objects
-        ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise UserError(f'{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: '
-                        f'{str(e).splitlines()[0][:120]}); is the file complete?') from None
-    if not isinstance(ckpt, dict):
-        raise UserError(f'{path}: not a checkpoint (holds a {type(ckpt).__name__})')
-    state = ckpt.get('state_dict', ckpt)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f'{path}: holds no state_dict of tensors')
-    return ckpt
-
-
 def publish(src: str, out: str, config: Optional[str] = None,
             metrics: Optional[Dict[str, float]] = None,
             date: Optional[str] = None) -> Tuple[str, dict]:
     """Write the release file for ``src``; return its path and the metadata it holds."""
     import mmengine
     import mmpose
-    ckpt = _load_training_checkpoint(src)
+    named = '(the training checkpoint to publish)'
+    ckpt = load_checkpoint_file(src, named)
+    state_dict = tensors_of(ckpt, src, named)
     old_meta = ckpt.get('meta') or {}
     if config is None and old_meta.get('experiment_name'):
         # mmengine names an experiment <config name>_<YYYYMMDD_HHMMSS>
@@ -70,8 +56,7 @@ def publish(src: str, out: str, config: Optional[str] = None,
         'mmengine_version': str(mmengine.__version__),
         'torch_version': str(torch.__version__),
     }
-    release = {'state_dict': {k: v.detach().clone() for k, v in
-                              ckpt.get('state_dict', ckpt).items()},
+    release = {'state_dict': {k: v.detach().clone() for k, v in state_dict.items()},
                'meta': meta}
     date = date or datetime.date.today().strftime('%Y%m%d')
     out = out[:-4] if out.endswith('.pth') else out

@@ -407,14 +407,18 @@ def test_tampered_published_checkpoint_is_refused_by_test_py(tmp_path, capsys):
     assert not out.exists() and not (tmp_path / 'w').exists()
 
 
-@pytest.mark.parametrize('kind', ['truncated', 'pickled list', 'no tensors'])
-def test_publish_refuses_a_bad_training_checkpoint(tmp_path, capsys, kind):
+@pytest.mark.parametrize('kind,problem', BAD_CHECKPOINTS)
+def test_publish_refuses_a_bad_training_checkpoint(tmp_path, capsys, kind, problem):
     src = _bad_checkpoint(kind, tmp_path / 'epoch_2.pth')
     with pytest.raises(SystemExit) as exc:
         publish_tool.main([src, str(tmp_path / 'release' / 'tiny'), '--no-zoo'])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith(f'error: {src}: ') and err.count('\n') == 1
+    # the same checks and words as for a checkpoint a config names
+    size = os.path.getsize(src) if os.path.exists(src) else None
+    expected = problem.replace('({where} in {config})', '(the training checkpoint to publish)')
+    assert err.startswith(f'error: {src}: {expected.format(size=size)}')
+    assert err.count('\n') == 1
     assert not glob.glob(str(tmp_path / 'release' / '*')) \
         and not glob.glob(str(tmp_path / 'release' / '.*'))
 
