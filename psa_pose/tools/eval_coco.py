@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from .cocofile import read_coco_keypoints
 from .common import UserError, one_line_errors, read_json, write_json
 
 STAT_NAMES = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR', 'AR50', 'AR75', 'ARM', 'ARL')
@@ -28,25 +29,19 @@ def normalize_metrics(metrics: Dict) -> Dict[str, float]:
     return out
 
 
-def _check_gt(gt: dict, path: str) -> None:
-    if not isinstance(gt, dict) or not {'images', 'annotations', 'categories'} <= set(gt):
-        raise UserError(f'{path}: not a COCO annotation file (needs images, annotations and '
-                        f'categories); pass the person_keypoints_*.json of the split')
-    if not any('keypoints' in c for c in gt['categories']):
-        raise UserError(f'{path}: its categories have no keypoints; pass a COCO person '
-                        f'keypoints annotation file')
-
-
-def _check_results(results, path: str) -> None:
+def _check_results(results, path: str, num_keypoints: int) -> None:
     if not isinstance(results, list) or not results:
         raise UserError(f'{path}: expected a non-empty list of COCO keypoint results '
                         f'(image_id, category_id, keypoints, score)')
-    bad = [i for i, r in enumerate(results)
-           if not isinstance(r, dict) or not {'image_id', 'category_id', 'keypoints', 'score'}
-           <= set(r) or len(r['keypoints']) % 3]
-    if bad:
-        raise UserError(f'{path}: result #{bad[0]} is not a COCO keypoint result (needs '
-                        f'image_id, category_id, keypoints as x,y,v triples, score)')
+    for i, r in enumerate(results):
+        if not isinstance(r, dict) or not {'image_id', 'category_id', 'keypoints', 'score'} \
+                <= set(r) or not isinstance(r['keypoints'], list):
+            raise UserError(f'{path}: result #{i} is not a COCO keypoint result (needs '
+                            f'image_id, category_id, keypoints as x,y,v triples, score)')
+        if len(r['keypoints']) != 3 * num_keypoints:
+            raise UserError(f'{path}: result #{i} has {len(r["keypoints"])} keypoint values, '
+                            f'{num_keypoints} keypoints need {3 * num_keypoints}; were the '
+                            f'results made by a model of another dataset?')
 
 
 def evaluate(gt_file: str, results_file: str, sigmas: Optional[List[float]] = None,
@@ -54,10 +49,12 @@ def evaluate(gt_file: str, results_file: str, sigmas: Optional[List[float]] = No
     """COCOeval keypoint metrics of a COCO results file against a COCO annotation file."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
-    gt = read_json(gt_file, 'a COCO person keypoints annotation file')
-    _check_gt(gt, gt_file)
+    # COCOeval's own sigmas are those of COCO's 17 keypoints
+    num_keypoints = 17 if sigmas is None else len(sigmas)
+    gt = read_coco_keypoints(gt_file, f'pass the person keypoints annotation file of the split '
+                             f'the results were made on', num_keypoints)
     results = read_json(results_file, 'a COCO keypoint results file')
-    _check_results(results, results_file)
+    _check_results(results, results_file, num_keypoints)
     known = {im['id'] for im in gt['images']}
     unknown = sorted({r['image_id'] for r in results} - known)
     if unknown:

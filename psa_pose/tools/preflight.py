@@ -50,6 +50,7 @@ from mmengine.logging import print_log
 from ..models.backbones.psa_mixin import PSABackboneMixin, check_psa_cfg
 from ..models.checkpoint import CheckpointMismatchError, compare_state_dict, state_dict_from
 from ..models.psa import PSAConfigError
+from .cocofile import read_coco_keypoints
 from .common import UserError
 
 MODES = ('train', 'test')
@@ -235,56 +236,13 @@ class _DataChecker:
             self.image_ids[key] = self._parse_annotations(ann_file, num_keypoints, where)
         return self.image_ids[key]
 
-    def _bad_annotations(self, ann_file: str, what: str, where: str) -> UserError:
-        return UserError(f'{ann_file}: not COCO keypoints JSON ({what}); {where} in '
-                         f'{self.config} must be a COCO keypoints annotation file such as '
-                         f'person_keypoints_val2017.json')
-
     def _parse_annotations(self, ann_file: str, num_keypoints: Optional[int],
                            where: str) -> Set[int]:
-        try:
-            with open(ann_file) as f:
-                data = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise self._bad_annotations(ann_file, f'not valid JSON: {e}', where) from None
-        if not isinstance(data, dict):
-            raise self._bad_annotations(ann_file, f'holds a JSON {type(data).__name__}, not an '
-                                        f'object', where)
-        for name in ('images', 'annotations', 'categories'):
-            if not isinstance(data.get(name), list):
-                raise self._bad_annotations(ann_file, f'no "{name}" list', where)
-        if not data['images']:
-            raise self._bad_annotations(ann_file, 'no images', where)
-        image_ids = set()
-        for i, img in enumerate(data['images']):
-            if not isinstance(img, dict) or not {'id', 'file_name', 'width', 'height'} <= set(img):
-                raise self._bad_annotations(ann_file, f'images[{i}] is not an object with id, '
-                                            f'file_name, width and height', where)
-            image_ids.add(img['id'])
+        data = read_coco_keypoints(
+            ann_file, f'{where} in {self.config} must be a COCO keypoints annotation file such '
+            f'as person_keypoints_val2017.json', num_keypoints)
         self.first_image[osp.abspath(ann_file)] = data['images'][0]['file_name']
-        expected = None if num_keypoints is None else 3 * num_keypoints
-        for i, ann in enumerate(data['annotations']):
-            if not isinstance(ann, dict) or 'image_id' not in ann:
-                raise self._bad_annotations(ann_file, f'annotations[{i}] has no image_id',
-                                            where)
-            keypoints = ann.get('keypoints')
-            if not isinstance(keypoints, list):
-                raise self._bad_annotations(
-                    ann_file, f'annotations[{i}] has no "keypoints" list (a detection or '
-                    f'caption file?)', where)
-            if expected is not None and len(keypoints) != expected:
-                raise self._bad_annotations(
-                    ann_file, f'annotations[{i}] has {len(keypoints)} keypoint values, the '
-                    f'dataset\'s {num_keypoints} keypoints need {expected}', where)
-            bbox = ann.get('bbox')
-            if not isinstance(bbox, list) or len(bbox) != 4:
-                raise self._bad_annotations(ann_file, f'annotations[{i}] has no bbox of 4 '
-                                            f'numbers', where)
-            if ann['image_id'] not in image_ids:
-                raise self._bad_annotations(ann_file, f'annotations[{i}] is of image_id '
-                                            f'{ann["image_id"]!r}, which is not in "images"',
-                                            where)
-        return image_ids
+        return {img['id'] for img in data['images']}
 
     def detections(self, bbox_file: str, image_ids: Set[int], ann_file: str,
                    where: str) -> None:

@@ -70,7 +70,10 @@ def test_cli_writes_metrics(mini_coco, tmp_path, capsys):
     ('[]', 'expected a non-empty list of COCO keypoint results'),
     ('{"a": 1', 'not valid JSON'),
     ('[{"image_id": 1}]', 'result #0 is not a COCO keypoint result'),
-    ('[{"image_id": 7, "category_id": 1, "keypoints": [1, 2, 2], "score": 1}]',
+    ('[{"image_id": 785, "category_id": 1, "keypoints": [1, 2, 2], "score": 1}]',
+     'result #0 has 3 keypoint values, 17 keypoints need 51; were the results made by a model '
+     'of another dataset?'),
+    (json.dumps([{'image_id': 7, 'category_id': 1, 'keypoints': [1, 2, 2] * 17, 'score': 1}]),
      'image_id 7 is not in'),
 ])
 def test_bad_results_get_one_line(mini_coco, tmp_path, content, message):
@@ -90,6 +93,36 @@ def test_missing_file_exits_2_without_output(mini_coco, tmp_path, capsys):
     assert exc.value.code == 2
     assert capsys.readouterr().err.strip() == \
         f'error: {tmp_path}/nope.json: no such file (a COCO keypoint results file)'
+    assert not out.exists()
+
+
+def _fewer_keypoints(gt):
+    for ann in gt['annotations']:
+        ann['keypoints'] = ann['keypoints'][:42]       # 14 keypoints, as CrowdPose has
+    return gt
+
+
+@pytest.mark.parametrize('make,problem', [
+    (None, 'no such annotation file'),
+    (lambda gt: gt['annotations'], 'not COCO keypoints JSON (holds a JSON list, not an object)'),
+    (_fewer_keypoints, "not COCO keypoints JSON (annotations[0] has 42 keypoint values, the "
+                       "dataset's 17 keypoints need 51)"),
+])
+def test_bad_annotation_file_exits_2_without_output(mini_coco, tmp_path, capsys, make, problem):
+    """The same schema check as train/test's preflight (psa_pose.tools.cocofile)."""
+    res = tmp_path / 'results.json'
+    res.write_text(json.dumps(_results(_gt(mini_coco), noise=0)))
+    gt = tmp_path / 'gt.json'
+    if make is not None:
+        with open(_gt(mini_coco)) as f:
+            gt.write_text(json.dumps(make(json.load(f))))
+    out = tmp_path / 'm.json'
+    with pytest.raises(SystemExit) as exc:
+        main(['--gt', str(gt), '--results', str(res), '--out', str(out)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f'error: {gt}: {problem}; pass the person keypoints annotation file of the split the '
+        f'results were made on\n')
     assert not out.exists()
 
 
