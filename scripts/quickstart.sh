@@ -91,8 +91,9 @@ step 6/6 "publishing the PSA checkpoint"
 CKPT=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["checkpoint"])' \
        "$EXP_DIR/psa/metrics.json")
 mkdir -p "$EXP_DIR/release"
+# --no-zoo: a model trained on generated data is no entry of the COCO model zoo
 "$PYTHON" "$ROOT/scripts/publish_model.py" "$CKPT" "$EXP_DIR/release/$(basename "$PSA" .py)" \
-  --metrics "$EXP_DIR/psa/pycocotools.json" | tee "$EXP_DIR/release/publish.log"
+  --metrics "$EXP_DIR/psa/pycocotools.json" --no-zoo | tee "$EXP_DIR/release/publish.log"
 # publish_model.py prints "published PATH (sha256 ...)"; an older release may sit beside it
 RELEASED=$(sed -n 's/^published \(.*\) (sha256 .*/\1/p' "$EXP_DIR/release/publish.log")
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from psa_pose.tools.common import UserError
 from psa_pose.tools.demo import read_bboxes
-from psa_pose.tools.publish import load_published
+from psa_pose.tools.publish import load_published, sha256_of
 from tests.conftest import MINI_COCO, REPO, SCRIPT_ENV, run_script
 
 BASE = 'td-hm_res18_dark-1xb16-24e_synth-128x96'
@@ -55,6 +55,10 @@ def test_quickstart_runs_the_whole_job(quickstart):
     [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
     meta = load_published(released)['meta']
     assert meta['config'] == PSA and meta['metrics']['AP'] == rows[1]['AP']
+    # published as such, and the COCO model zoo left alone (--no-zoo): a single line
+    step6 = stdout[stdout.index('[quickstart 6/6'):stdout.index('[quickstart done')]
+    assert step6.strip().splitlines()[1:] == [f'published {released} (sha256 '
+                                              f'{sha256_of(released)})']
     # the closing list names each artefact, and each exists
     tail = stdout[stdout.index('[quickstart done'):]
     for path in (data, exp / 'compare.md', exp / 'compare.png', released):

@@ -114,5 +114,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 zoo.add_trained(config, metrics, checkpoint=path)
                 print(f'added {config} to {zoo.RESULTS_FILE} and {zoo.METAFILE}')
             else:
-                print(f'{config!r} is not a config under configs/: model zoo unchanged')
+                families = ','.join(zoo.FAMILIES)
+                print(f'{config!r} is not a COCO model-zoo config (configs/{{{families}}}/): '
+                      f'model zoo unchanged')
     return 0
