@@ -66,13 +66,12 @@ def load_model(config: str, checkpoint: str, device: str = 'cpu'):
     """mmpose's ``init_model``; a published checkpoint's sha256 is checked first."""
     import psa_pose  # noqa: F401
     from mmpose.apis import init_model
-    from .publish import PUBLISHED, load_published
+    from .publish import verify_published
     if not osp.isfile(config):
         raise UserError(f'{config}: no such config file')
     if not osp.isfile(checkpoint):
         raise UserError(f'{checkpoint}: no such checkpoint file')
-    if PUBLISHED.search(osp.basename(checkpoint)):
-        load_published(checkpoint)
+    verify_published(checkpoint)
     return init_model(config, checkpoint, device=device)
 
 

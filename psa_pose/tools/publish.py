@@ -74,17 +74,25 @@ def publish(src: str, out: str, config: Optional[str] = None,
     return final, meta
 
 
-def load_published(path: str, map_location: str = 'cpu') -> dict:
-    """Load a published checkpoint after checking its sha256 against its name."""
+def verify_published(path: str) -> None:
+    """For a file named like a release (``<name>-<sha256[:8]>_<date>.pth``), raise
+    :class:`ChecksumError` unless its sha256 matches the name; other names are not checked."""
     m = PUBLISHED.search(os.path.basename(path))
-    if not m:
-        raise UserError(f'{path}: not a published checkpoint name (<name>-<sha256[:8]>_<date>.pth)')
-    if not os.path.isfile(path):
-        raise UserError(f'{path}: no such file')
+    if m is None:
+        return
     sha = sha256_of(path)
     if sha[:8] != m['sha']:
         raise ChecksumError(f'{path}: sha256 starts with {sha[:8]}, the name says {m["sha"]}; '
                             f'the file is corrupt or was changed: download it again')
+
+
+def load_published(path: str, map_location: str = 'cpu') -> dict:
+    """Load a published checkpoint after checking its sha256 against its name."""
+    if not PUBLISHED.search(os.path.basename(path)):
+        raise UserError(f'{path}: not a published checkpoint name (<name>-<sha256[:8]>_<date>.pth)')
+    if not os.path.isfile(path):
+        raise UserError(f'{path}: no such file')
+    verify_published(path)
     return torch.load(path, map_location=map_location, weights_only=True)
 
 

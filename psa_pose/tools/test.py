@@ -33,9 +33,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         cfg = load_cfg(args.config, args.cfg_options)
         if not osp.isfile(args.checkpoint):
             raise UserError(f'{args.checkpoint}: no such checkpoint file')
-        from .publish import PUBLISHED, load_published
-        if PUBLISHED.search(osp.basename(args.checkpoint)):
-            load_published(args.checkpoint)         # refuses a file whose hash does not match
+        from .publish import verify_published
+        verify_published(args.checkpoint)           # a release whose hash does not match
         cfg.launcher = args.launcher
         cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
             './work_dirs', osp.splitext(osp.basename(args.config))[0])

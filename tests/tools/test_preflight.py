@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from psa_pose.models import PSAResNet
+from psa_pose.tools import demo as demo_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
 from psa_pose.tools.common import UserError
@@ -391,12 +392,18 @@ def test_resume_checkpoint_is_left_to_the_resume_code(tmp_path):
 
 
 # -- f. published checkpoints, publish_model.py ------------------------------------------------
-def test_tampered_published_checkpoint_is_refused_by_test_py(tmp_path, capsys):
+def _misnamed_release(tmp_path):
+    """A checkpoint named like a release whose hash is not the one in its name."""
     weights = tmp_path / 'w.pth'
     torch.save({'state_dict': {'w': torch.ones(3)}, 'meta': {}}, weights)
     sha = publish_tool.sha256_of(str(weights))
     bad = tmp_path / f'tiny-{"0" * 8 if sha[:8] != "0" * 8 else "1" * 8}_20260101.pth'
     shutil.copy(weights, bad)
+    return bad, sha
+
+
+def test_tampered_published_checkpoint_is_refused_by_test_py(tmp_path, capsys):
+    bad, sha = _misnamed_release(tmp_path)
     out = tmp_path / 'metrics.json'
     with pytest.raises(SystemExit) as exc:
         test_tool.main([PSA, str(bad), '--out', str(out), '--work-dir', str(tmp_path / 'w')])
@@ -405,6 +412,18 @@ def test_tampered_published_checkpoint_is_refused_by_test_py(tmp_path, capsys):
     assert err == (f'error: {bad}: sha256 starts with {sha[:8]}, the name says {bad.name[5:13]}; '
                    f'the file is corrupt or was changed: download it again\n')
     assert not out.exists() and not (tmp_path / 'w').exists()
+
+
+def test_tampered_published_checkpoint_is_refused_by_the_demo(tmp_path, capsys):
+    bad, sha = _misnamed_release(tmp_path)
+    out = tmp_path / 'demo.png'
+    with pytest.raises(SystemExit) as exc:
+        demo_tool.main([PSA, str(bad), f'{MINI_COCO}/000000000785.jpg', '--out', str(out)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (
+        f'error: {bad}: sha256 starts with {sha[:8]}, the name says {bad.name[5:13]}; the file '
+        f'is corrupt or was changed: download it again\n')
+    assert not out.exists()
 
 
 @pytest.mark.parametrize('kind,problem', BAD_CHECKPOINTS)
