@@ -22,7 +22,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from .references import MMPOSE_AP, PAPER, paper_row
-from .tools.common import atomic_path, write_json
+from .utils import UserError, atomic_path, write_json
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, 'configs')
@@ -101,9 +101,25 @@ def mmpose_config_file(name: str) -> str:
     return hits[0]
 
 
-def load_config(path: str) -> Config:
-    """``Config.fromfile`` (imports psa_pose through the config's ``custom_imports``)."""
-    return Config.fromfile(path)
+def load_config(path: str, options: Optional[dict] = None) -> Config:
+    """The one config loader: ``Config.fromfile`` of a config file (or of one of mmpose's
+    packaged configs, by file name without ``.py``) with ``--cfg-options`` merged.
+
+    Importing the config imports psa_pose through its ``custom_imports``. A missing file or
+    options that do not merge are one :class:`~psa_pose.utils.UserError` line.
+    """
+    if not os.path.isfile(path):
+        try:
+            path = mmpose_config_file(path)
+        except FileNotFoundError:
+            raise UserError(f'{path}: no such config file') from None
+    cfg = Config.fromfile(path)
+    if options:
+        try:
+            cfg.merge_from_dict(options)
+        except (TypeError, KeyError, ValueError) as e:
+            raise UserError(f'{path}: --cfg-options do not fit the config: {e}') from None
+    return cfg
 
 
 def build_model(cfg: Config, pretrained: bool = False):

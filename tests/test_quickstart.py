@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from psa_pose.tools.common import UserError
+from psa_pose.utils import UserError
 from psa_pose.tools.demo import read_bboxes
 from psa_pose.tools.publish import load_published, sha256_of
 from tests.conftest import MINI_COCO, REPO, SCRIPT_ENV, run_script

@@ -5,7 +5,7 @@ from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-from ..tools.common import atomic_path
+from ..utils import atomic_path
 
 ATOMIC_LOCAL = 'atomic_local'
 

@@ -22,7 +22,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmpose.registry import HOOKS
 
-from ..tools.common import UserError
+from ..utils import UserError
 from .fileio import ATOMIC_LOCAL, write_atomic
 
 
@@ -140,7 +140,7 @@ class AtomicCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         super().before_train(runner)
         if is_main_process():
-            # temporaries of saves that a kill interrupted (tools.common.atomic_path's names,
+            # temporaries of saves that a kill interrupted (utils.atomic_path's names,
             # and the staging folder below)
             for folder in {runner.work_dir, self.out_dir}:
                 if not isinstance(folder, str) or not osp.isdir(folder):

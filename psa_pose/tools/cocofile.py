@@ -2,13 +2,13 @@
 
 train/test's preflight and ``eval_coco.py`` both read such a file before long work; a file that
 is not one (a detection file, another dataset's keypoints, a truncated download) is refused
-here in one :class:`~psa_pose.tools.common.UserError` line,
+here in one :class:`~psa_pose.utils.UserError` line,
 ``<file>: not COCO keypoints JSON (<what>); <fix>``, where the caller says what to fix.
 """
 import json
 from typing import Any, Dict, Optional
 
-from .common import UserError
+from ..utils import UserError
 
 
 def read_coco_keypoints(ann_file: str, fix: str,

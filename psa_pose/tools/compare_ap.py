@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 from .. import zoo
 from ..references import paper_row
-from .common import UserError, atomic_path, one_line_errors, read_json, write_json
+from ..utils import UserError, atomic_path, one_line_errors, read_json, write_json
 from .eval_coco import normalize_metrics
 
 METRICS = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR')

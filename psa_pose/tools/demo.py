@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .common import UserError, atomic_path, one_line_errors, read_json
+from ..utils import UserError, atomic_path, one_line_errors, read_json
 
 
 def _image_id(image: str, images: Optional[list]) -> Optional[int]:

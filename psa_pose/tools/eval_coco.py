@@ -7,8 +7,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..utils import UserError, one_line_errors, read_json, write_json
 from .cocofile import read_coco_keypoints
-from .common import UserError, one_line_errors, read_json, write_json
 
 STAT_NAMES = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR', 'AR50', 'AR75', 'ARM', 'ARL')
 

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-from .common import UserError, one_line_errors
+from ..utils import UserError, one_line_errors
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -18,9 +18,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     import psa_pose  # noqa: F401
     from .. import zoo
-    from .train import load_cfg
     with one_line_errors():
-        cfg = load_cfg(args.config, args.cfg_options)
+        cfg = zoo.load_config(args.config, args.cfg_options)
         hw = tuple(args.input_shape) if args.input_shape else zoo.input_hw(cfg)
         if min(hw) < 32:
             raise UserError(f'--input-shape {hw[0]} {hw[1]}: too small for these backbones')

@@ -3,7 +3,7 @@
 A typo in a data path, a detection file from another split or a checkpoint that was cut short
 would otherwise surface minutes (a dataloader, the first validation) or days (a silently ignored
 ``load_from``) into a run, as a traceback. Each check here ends in one
-:class:`~psa_pose.tools.common.UserError` line, ``<file>: <what is wrong>; <what to do>``, which
+:class:`~psa_pose.utils.UserError` line, ``<file>: <what is wrong>; <what to do>``, which
 the entry points print as ``error: ...`` with exit code 2.
 
 Two steps, around the one construction of mmengine's Runner (:func:`checked_runner`):
@@ -36,9 +36,7 @@ structure, so it is raised while the Runner builds the model and mapped to the c
 """
 import json
 import os.path as osp
-import pickle
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
@@ -48,10 +46,11 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..models.backbones.psa_mixin import PSABackboneMixin, check_psa_cfg
-from ..models.checkpoint import CheckpointMismatchError, compare_state_dict, state_dict_from
+from ..models.checkpoint import compare_state_dict
 from ..models.psa import PSAConfigError
+from ..utils import UserError
+from .ckptfile import first_line, load_checkpoint_file, tensors_of
 from .cocofile import read_coco_keypoints
-from .common import UserError
 
 MODES = ('train', 'test')
 FIX_CONFIG = 'fix it in the config or with --cfg-options'
@@ -310,72 +309,6 @@ def check_data(cfg: Config, config: str, mode: str) -> None:
 
 
 # -- checkpoints -----------------------------------------------------------------------------
-def _first_line(e: BaseException) -> str:
-    """``Type: first sentence`` of an exception, short enough for one line."""
-    lines = str(e).strip().splitlines()
-    text = lines[0].split('. ')[0][:120] if lines else ''
-    return f'{type(e).__name__}: {text}' if text else type(e).__name__
-
-
-def _lost_its_end(path: str) -> bool:
-    """A file that starts as a zip (torch.save's format) but has no zip index at its end: a
-    download or a copy cut short. torch reports it as one of several unrelated errors."""
-    with open(path, 'rb') as f:
-        return f.read(4) == b'PK\x03\x04' and not zipfile.is_zipfile(path)
-
-
-def _torch_load(path: str) -> Any:
-    # an intact zip checkpoint is memory-mapped: only its index is read here; anything else
-    # (an old-format checkpoint or not a checkpoint at all) is read normally, and torch says
-    # what is wrong with it
-    mmap = zipfile.is_zipfile(path)
-    with warnings.catch_warnings():
-        # torch warns about the pickle protocol of files it then loads or refuses: the one
-        # line of the error (or nothing) is what the user should see
-        warnings.simplefilter('ignore')
-        try:
-            return torch.load(path, map_location='cpu', mmap=mmap, weights_only=True)
-        except pickle.UnpicklingError:
-            # training checkpoints hold numpy objects in their meta: mmengine's loader falls
-            # back the same way, so the file is trusted as much as the run will trust it
-            return torch.load(path, map_location='cpu', mmap=mmap, weights_only=False)
-
-
-def load_checkpoint_file(path: str, named: str) -> Any:
-    """What the local checkpoint file ``path`` holds, or a one-line :class:`UserError`: missing,
-    cut short, or not a checkpoint. ``named`` (e.g. ``'(load_from in x.py)'``) says what the
-    file is for."""
-    path = osp.expanduser(path)
-    if not osp.isfile(path):
-        raise UserError(f'{path}: no such checkpoint file {named}; fix the path or download the '
-                        f'checkpoint')
-    if _lost_its_end(path):
-        raise UserError(f'{path}: is truncated (a zip checkpoint without the index at its end, '
-                        f'{osp.getsize(path)} bytes) {named}; copy or download it again')
-    try:
-        return _torch_load(path)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise UserError(f'{path}: cannot be read as a PyTorch checkpoint ({_first_line(e)}) '
-                        f'{named}; the file is truncated or is not a checkpoint: copy or '
-                        f'download it again') from None
-
-
-def tensors_of(checkpoint: Any, source: str, named: str,
-               prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
-    """The state dict of a loaded checkpoint (:func:`state_dict_from`), or a one-line
-    :class:`UserError` when it holds none, or holds something other than tensors."""
-    try:
-        state_dict = state_dict_from(checkpoint, source, prefix)
-    except CheckpointMismatchError as e:
-        raise UserError(f'{e} {named}; use a checkpoint saved by torch.save/mmengine') from None
-    bad = next((k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)), None)
-    if bad is not None or not state_dict:
-        found = f'{bad!r} is a {type(state_dict[bad]).__name__}' if bad else 'it is empty'
-        raise UserError(f'{source}: holds no state dict of tensors ({found}) {named}; use a '
-                        f'checkpoint saved by torch.save/mmengine')
-    return state_dict
-
-
 def read_checkpoint(source: str, where: str, config: str,
                     prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """The state dict of the checkpoint ``source`` (path or URL) that config key ``where``
@@ -387,7 +320,7 @@ def read_checkpoint(source: str, where: str, config: str,
             # downloads into the cache the run will load it from
             ckpt = CheckpointLoader.load_checkpoint(source, map_location='cpu')
         except Exception as e:  # noqa: BLE001 - every backend fails in its own way
-            raise UserError(f'{source}: cannot be loaded ({_first_line(e)}) {named}; check '
+            raise UserError(f'{source}: cannot be loaded ({first_line(e)}) {named}; check '
                             f'the URL and the network, or download it and give its path') \
                 from None
     else:

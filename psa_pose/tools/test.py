@@ -7,9 +7,10 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-from .common import UserError, one_line_errors, parse_with_launcher, write_json
+from .. import zoo
+from ..utils import UserError, one_line_errors, write_json
 from .preflight import checked_runner
-from .train import build_runner, load_cfg
+from .runner import build_runner, parse_with_launcher
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -30,7 +31,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import psa_pose  # noqa: F401
     args = parse_args(argv)
     with one_line_errors():
-        cfg = load_cfg(args.config, args.cfg_options)
+        cfg = zoo.load_config(args.config, args.cfg_options)
         if not osp.isfile(args.checkpoint):
             raise UserError(f'{args.checkpoint}: no such checkpoint file')
         from .publish import verify_published

@@ -5,8 +5,10 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
-from .common import UserError, one_line_errors, parse_with_launcher
+from .. import zoo
+from ..utils import UserError, one_line_errors
 from .preflight import checked_runner
+from .runner import build_runner, parse_with_launcher
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -25,19 +27,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='override config settings, key=value (e.g. '
                         'model.backbone.init_cfg.checkpoint=/path/to/weights.pth)')
     return parse_with_launcher(parser, argv)
-
-
-def load_cfg(path: str, options: Optional[dict]) -> Config:
-    """Config.fromfile with --cfg-options merged; one-line error for a missing file."""
-    if not osp.isfile(path):
-        raise UserError(f'{path}: no such config file')
-    cfg = Config.fromfile(path)
-    if options:
-        try:
-            cfg.merge_from_dict(options)
-        except (TypeError, KeyError, ValueError) as e:
-            raise UserError(f'{path}: --cfg-options do not fit the config: {e}') from None
-    return cfg
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -63,17 +52,11 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def build_runner(cfg: Config):
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     import psa_pose  # noqa: F401  (registers PSA; mmcv-ops placeholder)
     args = parse_args(argv)
     with one_line_errors():
-        cfg = merge_args(load_cfg(args.config, args.cfg_options), args)
+        cfg = merge_args(zoo.load_config(args.config, args.cfg_options), args)
         runner = checked_runner(psa_pose.engine.add_safety_hooks(cfg), args.config,
                                 build_runner, 'train')
         runner.train()              # a NaN/inf loss: one line (engine.NonFiniteLossError)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from psa_pose.tools.common import UserError
+from psa_pose.utils import UserError
 from psa_pose.tools.eval_coco import STAT_NAMES, evaluate, main, normalize_metrics
 
 

@@ -145,8 +145,8 @@ def test_train_adds_the_safety_hooks_once():
     from mmengine.config import Config
 
     from psa_pose.engine import add_safety_hooks
-    from psa_pose.tools.train import load_cfg
-    cfg = add_safety_hooks(load_cfg(CFG, None))
+    from psa_pose.zoo import load_config
+    cfg = add_safety_hooks(load_config(CFG, None))
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.checkpoint.interval == 1              # its settings kept
     types = [h['type'] for h in cfg.custom_hooks]

@@ -21,9 +21,9 @@ from psa_pose.models import PSAResNet
 from psa_pose.tools import demo as demo_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
-from psa_pose.tools.common import UserError
+from psa_pose.utils import UserError
 from psa_pose.tools.preflight import check_config, check_weights, checked_runner
-from psa_pose.tools.train import load_cfg
+from psa_pose.zoo import load_config
 from psa_pose import zoo
 from tests.conftest import MINI_COCO, REPO
 
@@ -34,11 +34,11 @@ DETS = os.path.join(MINI_COCO, 'test_coco_det_AP_H_56.json')
 # no PYTHONWARNINGS=ignore: the one stderr line must hold with Python's default warnings
 ENV = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
 # the data root as the tiny configs write it (relative to the config file; ends with '/')
-ROOT = load_cfg(PSA, None).train_dataloader.dataset.data_root
+ROOT = load_config(PSA, None).train_dataloader.dataset.data_root
 
 
 def cfg_of(options: Optional[dict] = None, config: str = PSA):
-    return load_cfg(config, options)
+    return load_config(config, options)
 
 
 def refused(options: dict, mode: str = 'train', config: str = PSA) -> str:

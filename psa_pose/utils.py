@@ -1,5 +1,9 @@
-"""What every entry point shares: one-line errors and atomic writes."""
-import argparse
+"""The bottom layer: one-line user errors, atomic writes and JSON reading.
+
+Every other module may import this one; it imports nothing of the package. A
+:class:`UserError` is bad input a person can fix: the entry points print it as one line,
+``error: <file>: <what is wrong>; <what to do>``, with exit code 2.
+"""
 import json
 import os
 import sys
@@ -56,14 +60,3 @@ def read_json(path: str, what: str) -> Any:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f'{path}: not valid JSON ({e}); expected {what}') from None
-
-
-def parse_with_launcher(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Add mmpose's ``--launcher`` / ``--local-rank`` arguments, parse, and export LOCAL_RANK
-    (torch.distributed.launch passes ``--local-rank``; torchrun sets the variable itself)."""
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
