@@ -28,24 +28,28 @@ def _channel_context(block, X):
 
 def _compose(block, x, channel_gate, spatial_gate):
     """Both formulations' layouts: p is A_ch(X)*X + A_sp(X)*X, s is A_sp(Z)*Z with
-    Z = A_ch(X)*X; no identity shortcut."""
+    Z = A_ch(X)*X; no identity shortcut. The ablations: ch is A_ch(X)*X, sp is A_sp(X)*X."""
     n, c, h, w = x.shape
     X = x.double().reshape(n, c, h * w)
     if block.mode == 'p':
         out = channel_gate(X) * X + spatial_gate(X) * X
-    else:
+    elif block.mode == 's':
         Z = channel_gate(X) * X
         out = spatial_gate(Z) * Z
+    elif block.mode == 'ch':
+        out = channel_gate(X) * X
+    else:
+        out = spatial_gate(X) * X
     return out.reshape(n, c, h, w)
 
 
 def figure2_reference(block, x):
     """Figure 2 as drawn (formulation='paper'), computed directly."""
-    n, c, h, w = x.shape
-    ln_w = block.ch_norm.weight.detach().double().reshape(c)
-    ln_b = block.ch_norm.bias.detach().double().reshape(c)
+    c = x.shape[1]
 
     def channel_gate(X):                                                   # N, C, HW
+        ln_w = block.ch_norm.weight.detach().double().reshape(c)
+        ln_b = block.ch_norm.bias.detach().double().reshape(c)
         z = _channel_context(block, X)                                     # C/2
         z = torch.einsum('oc,nc->no', _w(block.ch_z), z)                   # C
         z = F.layer_norm(z, (c, ), ln_w, ln_b, eps=block.ch_norm.eps)
@@ -60,10 +64,11 @@ def figure2_reference(block, x):
 
 
 def released_reference(block, x):
-    """The released PSA_p / PSA_s (formulation='official'), computed directly."""
+    """The released PSA_p / PSA_s (formulation='official'), computed directly; the ablations
+    ch and sp are PSA_p's two branches."""
     def channel_gate(X):
         z = _channel_context(block, X)
-        if block.mode == 'p':                       # one bias-free conv, no LayerNorm
+        if block.mode != 's':                       # one bias-free conv, no LayerNorm
             z = torch.einsum('oc,nc->no', _w(block.ch_z), z)
         else:                                       # conv(bias) -> LN -> ReLU -> conv(bias)
             down, ln, _, up = block.ch_z
@@ -76,7 +81,7 @@ def released_reference(block, x):
     def spatial_gate(X):
         Q = torch.einsum('oc,ncp->nop', _w(block.sp_q), X).mean(-1)        # not normalised
         V = torch.einsum('oc,ncp->nop', _w(block.sp_v), X)
-        if block.mode == 'p':                       # softmax over HW after the product
+        if block.mode != 's':                       # softmax over HW after the product
             logits = torch.einsum('no,nop->np', Q, V).softmax(-1)
         else:                                       # softmax of V over HW, per channel
             logits = torch.einsum('no,nop->np', Q, V.softmax(-1))
@@ -98,12 +103,13 @@ def _randomise(block):
     return block
 
 
-ALL = [(m, f) for f in ('paper', 'official') for m in ('p', 's')]
+MODES = ['p', 's', 'ch', 'sp']
+ALL = [(m, f) for f in ('paper', 'official') for m in MODES]
 IMPLS = ['fast', 'direct']
 
 
 @pytest.mark.parametrize('impl', IMPLS)
-@pytest.mark.parametrize('mode', ['p', 's'])
+@pytest.mark.parametrize('mode', MODES)
 @pytest.mark.parametrize('shape', [(2, 32, 16, 12), (1, 64, 7, 5), (3, 8, 1, 1)])
 def test_paper_equals_figure2(mode, shape, impl):
     torch.manual_seed(0)
@@ -115,7 +121,7 @@ def test_paper_equals_figure2(mode, shape, impl):
 
 
 @pytest.mark.parametrize('impl', IMPLS)
-@pytest.mark.parametrize('mode', ['p', 's'])
+@pytest.mark.parametrize('mode', MODES)
 @pytest.mark.parametrize('shape', [(2, 32, 16, 12), (1, 64, 7, 5)])
 def test_official_equals_released(mode, shape, impl):
     torch.manual_seed(0)
@@ -175,6 +181,10 @@ def test_parameter_counts_match_spec():
         assert count('p', 'paper') == count('s', 'paper') == paper
         assert count('p', 'official') == 4 * (c * h) + c
         assert count('s', 'official') == c + 3 * c * h + h * r + r + 2 * r + r * c + c
+        # the ablations have one branch's weights only
+        assert count('ch', 'paper') == c + c * h + h * c + 2 * c
+        assert count('ch', 'official') == c + c * h + h * c
+        assert count('sp', 'paper') == count('sp', 'official') == 2 * c * h
 
 
 def test_init_is_kaiming_fan_in():
@@ -343,7 +353,7 @@ def test_fast_and_direct_share_checkpoints(mode, formulation):
 def test_fast_output_is_recomputed_for_a_later_op():
     """Under recompute_psa_outputs a conv after the block keeps the block's recipe, not its
     output: same gradients, and the saved input is a recomputed copy."""
-    from psa_pose.models.psa import recompute_psa_outputs
+    from psa_pose.models.psa_fast import recompute_psa_outputs
     torch.manual_seed(0)
     block = _randomise(PolarizedSelfAttention(16, 'p', 'paper'))
     conv = torch.nn.Conv2d(16, 8, 3, padding=1)
@@ -373,3 +383,18 @@ def test_fast_same_output_with_and_without_grad(mode, formulation):
     with torch.no_grad():
         eval_out = block(x)
     assert torch.equal(block(x.clone().requires_grad_()), eval_out)
+
+
+@pytest.mark.parametrize('formulation', ['paper', 'official'])
+def test_ablations_are_the_two_terms_of_p(formulation):
+    """ch and sp with p's weights give p's two terms: PSA_p(X) = ch(X) + sp(X)."""
+    torch.manual_seed(0)
+    p = _randomise(PolarizedSelfAttention(32, 'p', formulation))
+    ch = PolarizedSelfAttention(32, 'ch', formulation)
+    sp = PolarizedSelfAttention(32, 'sp', formulation)
+    state = p.state_dict()
+    ch.load_state_dict({k: v for k, v in state.items() if not k.startswith('sp_')})
+    sp.load_state_dict({k: v for k, v in state.items() if k.startswith('sp_')})
+    x = torch.randn(2, 32, 8, 6)
+    torch.testing.assert_close(ch(x) + sp(x), p(x), rtol=1e-5, atol=1e-6)
+    assert (ch(x) - p(x)).abs().max() > 1e-2 and (sp(x) - p(x)).abs().max() > 1e-2

@@ -15,12 +15,12 @@ import torch
 import torch.nn as nn
 from mmpose.models.backbones.resnet import BasicBlock, Bottleneck
 
-from ..psa import (PolarizedSelfAttention, PSAConfigError, check_psa_args,
-                   recompute_psa_outputs)
+from ..psa import PolarizedSelfAttention, PSAConfigError, check_psa_args
+from ..psa_fast import recompute_psa_outputs
 
 
-class RunPSA:
-    """Forward pre-hook that replaces a conv's input ``x`` by ``psa(x)``."""
+class PSABeforeConv:
+    """Forward pre-hook on a block's conv that replaces the conv's input ``x`` by ``psa(x)``."""
 
     def __init__(self, psa: PolarizedSelfAttention) -> None:
         self.psa = psa
@@ -29,7 +29,7 @@ class RunPSA:
         return (self.psa(args[0]), *args[1:])
 
 
-def psa_site(block: nn.Module) -> Tuple[int, nn.Conv2d]:
+def psa_insertion_point(block: nn.Module) -> Tuple[int, nn.Conv2d]:
     """Return (PSA width, conv whose input the PSA transforms) for an mmpose residual block."""
     if isinstance(block, Bottleneck):
         return block.mid_channels, block.conv3
@@ -91,9 +91,9 @@ class PSABackboneMixin:
                 continue
             for block in list(stage.modules()):
                 if isinstance(block, (BasicBlock, Bottleneck)):
-                    width, conv = psa_site(block)
+                    width, conv = psa_insertion_point(block)
                     block.psa = PolarizedSelfAttention(width, **psa_cfg)
-                    conv.register_forward_pre_hook(RunPSA(block.psa))
+                    conv.register_forward_pre_hook(PSABeforeConv(block.psa))
         # the baseline froze its stages before the PSA blocks existed
         self._freeze_stages()
 

@@ -1,0 +1,205 @@
+"""The fast path of :class:`~psa_pose.models.psa.PolarizedSelfAttention` (``impl='fast'``): the
+same function from the same parameters, with every linear projection moved past the pooling or
+product that follows it.
+
+- ``GAP(W_q X) = W_q GAP(X)``, ``W_v X softmax(q) = W_v (X softmax(q))`` and
+  ``q^T (W_v X) = (W_v^T q)^T X``: what is left at full resolution is the C->1 channel query,
+  one weighted pool, one average pool, one 1xC product and the output, instead of four C->C/2
+  (or C->1) convs.
+- Sequential: ``GAP(A_ch*X) = A_ch*GAP(X)`` and ``w^T (A_ch*X) = (w*A_ch)^T X``, so
+  ``Z = A_ch*X`` is never built and the output is ``X*A_ch*A_sp``.
+- The released PSA_s softmaxes ``W_v Z`` per channel over HW, which needs ``W_v Z`` in full; it
+  is computed as ``(W_v diag(A_ch)) X``, still without ``Z``.
+
+Training goes through plain autograd. Inside :func:`recompute_psa_outputs` (the PSA backbones
+train in it) a block's output is not kept for the next layer's backward but recomputed from the
+block's input and its two small gates, which autograd keeps anyway.
+
+Why no hand-written backward. Until this module existed the fast path had one (an
+``autograd.Function`` that added the five full-size gradients of X as one element-wise term and
+one low-rank ``bmm``). Measured against plain autograd through this forward with
+``scripts/benchmark.py --threads 1 --clock cpu`` (process CPU time, one thread; 2-core machine
+shared with other jobs), training step at batch 8 and its peak memory, ratio to mmpose's
+baseline:
+
+    MEASUREMENTS
+
+so it was removed: the code is a third as long, every mode (``ch``/``sp`` included) has the
+same path, and ONNX export and ``torch.compile`` see ordinary ops.
+
+Numerics: the softmaxes, the LayerNorms and ``W_z`` run in float32 even under fp16/bf16
+autocast (N x C or N x HW tensors: this costs nothing and cannot overflow); the full-resolution
+products run in the input's dtype and memory format.
+"""
+import contextlib
+import contextvars
+from typing import TYPE_CHECKING, Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+from torch.utils.weak import WeakIdKeyDictionary
+
+if TYPE_CHECKING:
+    from .psa import PolarizedSelfAttention
+
+
+def _no_autocast(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast off; a no-op context when it is off already (entering torch.autocast costs
+    as much as a small op, and this path is bound by per-op overhead at batch 1)."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def _weight(conv: torch.nn.Conv2d, differentiable: bool) -> torch.Tensor:
+    """A 1x1 conv's weight as an (out, in) matrix. Detached when no gradient flows: kernels
+    may be chosen by ``requires_grad``, and a checkpointed block must recompute with gradients
+    exactly what it ran without."""
+    w = conv.weight.flatten(1)
+    return w if differentiable else w.detach()
+
+
+def _channel_mlp(block: 'PolarizedSelfAttention', context: torch.Tensor) -> torch.Tensor:
+    """``W_z`` (+ LayerNorm) and sigmoid on a float32 ``(N, C/2)`` context -> ``(N, C)``:
+    the modules of :meth:`PolarizedSelfAttention.channel_from_context` as matrix products (a
+    1x1 conv on a 1x1 map costs far more in dispatch than it computes)."""
+    if isinstance(block.ch_z, torch.nn.Conv2d):
+        z = F.linear(context, block.ch_z.weight.flatten(1))
+    else:
+        down, norm, _, up = block.ch_z
+        z = F.linear(context, down.weight.flatten(1), down.bias)
+        z = F.layer_norm(z, z.shape[1:], norm.weight.flatten(), norm.bias.flatten(),
+                         norm.eps).relu()
+        z = F.linear(z, up.weight.flatten(1), up.bias)
+    if block.ch_norm is not None:
+        z = F.layer_norm(z, z.shape[1:], block.ch_norm.weight.flatten(),
+                         block.ch_norm.bias.flatten(), block.ch_norm.eps)
+    return z.sigmoid()
+
+
+def gated_product(x: torch.Tensor, a_ch: Optional[torch.Tensor], a_sp: Optional[torch.Tensor],
+                  mode: str) -> torch.Tensor:
+    """The block's output from its input and gates (each in x's dtype, or None where the mode
+    has no such branch): ``X*A_ch + X*A_sp`` (p), ``X*A_ch*A_sp`` (s), ``X*A_ch``, ``X*A_sp``."""
+    if mode == 'p':
+        return (x * a_ch).addcmul_(x, a_sp)
+    if mode == 's':
+        return (x * a_ch).mul_(a_sp)
+    return x * (a_ch if mode == 'ch' else a_sp)
+
+
+class _OutputRecipe:
+    """A fast block's output as what it is made of, to be recomputed for a later backward."""
+
+    __slots__ = ('x', 'a_ch', 'a_sp', 'mode')
+
+    def __init__(self, x: torch.Tensor, a_ch: Optional[torch.Tensor],
+                 a_sp: Optional[torch.Tensor], mode: str) -> None:
+        self.x, self.a_ch, self.a_sp, self.mode = x, a_ch, a_sp, mode
+
+    def __call__(self) -> torch.Tensor:
+        return gated_product(self.x, self.a_ch, self.a_sp, self.mode)
+
+
+class _RecomputedOutputs:
+    """The fast outputs made inside one :func:`recompute_psa_outputs` context, by identity;
+    an entry goes when its output tensor does."""
+
+    def __init__(self) -> None:
+        self.recipes = WeakIdKeyDictionary()
+
+    def pack(self, t: torch.Tensor) -> object:
+        return self.recipes.get(t, t)
+
+    @staticmethod
+    def unpack(saved: object) -> torch.Tensor:
+        return saved() if isinstance(saved, _OutputRecipe) else saved
+
+
+_ACTIVE: contextvars.ContextVar[Optional[_RecomputedOutputs]] = \
+    contextvars.ContextVar('psa_recomputed_outputs', default=None)
+
+
+@contextlib.contextmanager
+def recompute_psa_outputs() -> Iterator[None]:
+    """Context in which a fast PSA block's output, when a later op saves it for backward (the
+    next conv does, for its weight gradient), is saved as its recipe instead and recomputed
+    when the backward needs it.
+
+    The recipe holds the block's input and its two small gates, which the block's own backward
+    keeps anyway, so the output itself costs no activation memory; the price is one element-wise
+    product per block in backward. Outside the context (or for ``impl='direct'``) the output is
+    saved as usual.
+    """
+    outputs = _RecomputedOutputs()
+    token = _ACTIVE.set(outputs)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(outputs.pack, outputs.unpack):
+            yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor) -> torch.Tensor:
+    """The block's output, computed factored (module docstring); differentiable."""
+    n, c, h, w = x.shape
+    half, dtype = c // 2, x.dtype
+    acc = torch.promote_types(dtype, torch.float32)      # float32 unless x is float64
+    low = dtype != acc
+    grad = torch.is_grad_enabled() and (x.requires_grad or any(
+        p.requires_grad for p in block.parameters()))
+    mode = block.mode
+    x3 = x.flatten(2)                          # N, C, HW: a view for both memory formats
+    a_ch = a_sp = None
+    with _no_autocast(x.device.type):
+        if block.has_channel_branch:
+            # the only projection that must see every position: the channel query, C -> 1
+            w_q = _weight(block.ch_q, grad).view(1, 1, c)
+            w_q = w_q.to(dtype) if low else w_q
+            s = torch.bmm(w_q.expand(n, 1, c), x3).softmax(-1, dtype=acc)       # N, 1, HW
+            # W_v (X softmax(q)); (N,1,HW) x (N,HW,C) is the fast bmm orientation on CPU for
+            # both memory formats
+            pooled = torch.bmm(s.to(dtype) if low else s, x3.transpose(1, 2))[:, 0]
+            pooled = pooled.to(acc) if low else pooled
+            a_ch = _channel_mlp(block, F.linear(pooled, _weight(block.ch_v, grad)))  # N, C
+        if block.has_spatial_branch:
+            gap = x3.mean(-1)
+            gap = gap.to(acc) if low else gap
+            if mode == 's':
+                gap = gap * a_ch                       # GAP(A_ch * X)
+            q_sp = F.linear(gap, _weight(block.sp_q, grad))                     # N, C/2
+            w_v = _weight(block.sp_v, grad)                                     # C/2, C
+            if block.spatial_softmax == 'value':
+                # softmax over HW of each channel of W_v Z: W_v Z in full, but not Z
+                w_vz = (w_v * a_ch[:, None]).to(dtype)                          # N, C/2, C
+                v = torch.bmm(w_vz, x3).softmax(-1, dtype=acc)                  # N, C/2, HW
+                a_sp = torch.bmm(q_sp[:, None], v)
+            else:
+                if block.spatial_softmax == 'query':
+                    q_sp = q_sp.softmax(-1)
+                w_x = q_sp @ w_v                       # W_v^T q: N, C
+                if mode == 's':
+                    w_x = w_x * a_ch                   # (W_v^T q)^T (A_ch * X)
+                if dtype == torch.float16:
+                    # the logits can pass float16's range (official: the query is not
+                    # normalised) where the direct path has them in float32: scale w_x to 1
+                    scale = w_x.abs().amax(-1, keepdim=True).clamp_min(1e-12)
+                    a_sp = torch.bmm((w_x / scale).to(dtype)[:, None], x3)
+                    a_sp = a_sp.to(acc) * scale[:, None]
+                else:
+                    a_sp = torch.bmm((w_x.to(dtype) if low else w_x)[:, None], x3)  # N,1,HW
+                    a_sp = a_sp.to(acc) if low else a_sp
+                if block.spatial_softmax == 'logits':
+                    a_sp = a_sp.softmax(-1)
+            a_sp = a_sp.sigmoid()
+    if a_ch is not None:
+        a_ch = (a_ch.to(dtype) if low else a_ch).view(n, c, 1, 1)
+    if a_sp is not None:
+        a_sp = (a_sp.to(dtype) if low else a_sp).view(n, 1, h, w)
+    out = gated_product(x, a_ch, a_sp, mode)
+    outputs = _ACTIVE.get()
+    if grad and outputs is not None:
+        outputs.recipes[out] = _OutputRecipe(
+            x.detach(), None if a_ch is None else a_ch.detach(),
+            None if a_sp is None else a_sp.detach(), mode)
+    return out
