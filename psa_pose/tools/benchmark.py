@@ -84,16 +84,6 @@ def progress(msg: str) -> None:
 
 
 # -- models ------------------------------------------------------------------------------------
-def load_config(name_or_path: str):
-    """An mmengine Config from a file path, or from an mmpose config name (file name, no .py)."""
-    from mmengine.config import Config
-
-    from .. import zoo
-    if os.path.isfile(name_or_path):
-        return Config.fromfile(name_or_path)
-    return Config.fromfile(zoo.mmpose_config_file(name_or_path))
-
-
 def build_variant(cfg, variant: str, mode: str = 'p', formulation: str = 'paper') -> nn.Module:
     """The config's pose model with its backbone as ``variant`` (one of :data:`VARIANTS`),
     without pretrained weights."""
@@ -115,48 +105,18 @@ def build_variant(cfg, variant: str, mode: str = 'p', formulation: str = 'paper'
 
 
 def input_hw(cfg, settings: Settings) -> Tuple[int, int]:
-    """(H, W) of the model input: the settings' override, else the codec's ``input_size``."""
-    if settings.input_size is not None:
-        return tuple(settings.input_size)
-    codec = cfg.get('codec')
-    codec = codec[0] if isinstance(codec, (list, tuple)) else codec
-    if not codec or 'input_size' not in codec:
-        raise ValueError('the config has no codec.input_size: pass --input-size H W')
-    w, h = codec['input_size']
-    return h, w
+    """(H, W) of the model input: the settings' override, else the config's codec."""
+    from .. import zoo
+    return tuple(settings.input_size) if settings.input_size is not None else zoo.input_hw(cfg)
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())
-
-
-class _TensorForward(nn.Module):
-    """``model(x)`` as the pose model's ``mode='tensor'`` forward (what the tracer calls)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor):
-        return self.model(x, None, mode='tensor')
-
-
-def count_flops(model: nn.Module, hw: Tuple[int, int]) -> Optional[int]:
-    """FLOPs of one ``1 x 3 x H x W`` forward as mmengine counts them (its ``FlopAnalyzer``,
-    what ``get_model_complexity_info`` uses), or None if tracing fails."""
-    from mmengine.analysis import FlopAnalyzer
-    model.eval()
-    x = torch.randn(1, 3, *hw, device=next(model.parameters()).device)
+def _flops(model: nn.Module, hw: Tuple[int, int]) -> Optional[int]:
+    """:func:`psa_pose.zoo.count_flops`, or None: an analysis failure must not sink the
+    timing run."""
+    from .. import zoo
     try:
-        # the fast PSA path uses its convs' weights, not their forward: "uncalled" is expected
-        analyzer = FlopAnalyzer(_TensorForward(model), (x, )).unsupported_ops_warnings(False) \
-            .uncalled_modules_warnings(False)
-        # no_grad: inference FLOPs, and the tracer would not look inside the fast path's
-        # autograd Function (used when gradients are on)
-        with torch.no_grad():
-            return int(analyzer.total())
-    except Exception as e:  # an analysis failure must not sink the timing run
+        return zoo.count_flops(model, hw)
+    except Exception as e:  # noqa: BLE001
         progress(f'  FLOPs analysis failed: {type(e).__name__}: {e}')
         return None
 
@@ -240,20 +200,19 @@ def train_peak_mem_mb(step: TrainStep, device: str) -> Optional[float]:
 
 
 # -- timing ------------------------------------------------------------------------------------
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
 def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
-                     device: str, label: str, clock: str = 'wall') -> Dict[str, float]:
+                     label: str, clock: str = 'wall') -> Dict[str, float]:
     """Median milliseconds per call of each function; every repeat runs each once, the order
     rotating, so that drift and other jobs' load fall on all of them alike.
 
+    Each call is timed by ``torch.utils.benchmark.Timer`` (which synchronises CUDA around it).
     ``clock='cpu'`` counts this process's CPU time instead of wall time: with one thread it is
     not inflated by other jobs taking the core (with more, it counts threads' spin-waits).
     """
-    now = time.process_time if clock == 'cpu' else time.perf_counter
+    from torch.utils.benchmark import Timer
+    timer = {'timer': time.process_time} if clock == 'cpu' else {}
+    timers = {name: Timer('fn()', globals={'fn': fn}, label=label, sub_label=name, **timer)
+              for name, fn in fns.items()}
     names = list(fns)
     for i in range(warmup):
         for name in names:
@@ -264,11 +223,7 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup:
         k = r % len(names)
         for name in names[k:] + names[:k]:
             progress(f'  {label}: {name} ({r + 1}/{repeats})')
-            _sync(device)
-            t0 = now()
-            fns[name]()
-            _sync(device)
-            times[name].append((now() - t0) * 1e3)
+            times[name].append(timers[name].timeit(1).times[0] * 1e3)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -281,7 +236,8 @@ def _forward_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
 
 def benchmark_config(config: str, settings: Settings) -> dict:
     """All measurements of one config: ``{'config', 'input_hw', 'variants', 'ratios'}``."""
-    cfg = load_config(config)
+    from .. import zoo
+    cfg = zoo.load_config(config)
     hw = input_hw(cfg, settings)
     dev = settings.device
     progress(f'[{config}] building {", ".join(VARIANTS)}')
@@ -289,8 +245,8 @@ def benchmark_config(config: str, settings: Settings) -> dict:
     results: Dict[str, dict] = {v: {} for v in VARIANTS}
     for v, model in models.items():
         progress(f'[{config}] params and FLOPs: {v}')
-        results[v]['params'] = count_params(model)
-        results[v]['flops'] = count_flops(model, hw)
+        results[v]['params'] = zoo.count_params(model)
+        results[v]['flops'] = _flops(model, hw)
         model.to(dev).eval()
 
     gen = torch.Generator().manual_seed(0)
@@ -300,13 +256,13 @@ def benchmark_config(config: str, settings: Settings) -> dict:
         # batch-1 forwards are short, so noisier and cheap to repeat
         repeats = settings.repeats * (3 if batch == 1 else 1)
         medians = time_interleaved({v: _forward_fn(m, x) for v, m in models.items()},
-                                   repeats, settings.warmup, dev, label, settings.clock)
+                                   repeats, settings.warmup, label, settings.clock)
         for v, ms in medians.items():
             results[v][f'fwd_b{batch}_ms'] = ms
 
     steps = {v: TrainStep(m, settings.train_batch, hw, dev) for v, m in models.items()}
     label = f'[{config}] training step, batch {settings.train_batch}'
-    medians = time_interleaved(steps, settings.repeats, max(settings.warmup, 1), dev, label,
+    medians = time_interleaved(steps, settings.repeats, max(settings.warmup, 1), label,
                                settings.clock)
     for v, ms in medians.items():
         results[v][f'train_b{settings.train_batch}_ms'] = ms
@@ -358,9 +314,9 @@ def benchmark_block(settings: Settings) -> List[dict]:
         reps, warm = settings.block_repeats, max(settings.warmup, 1)
         row = dict(shape=list(shape), mode=settings.mode,
                    fwd_ms=time_interleaved({v: fwd(b) for v, b in blocks.items()}, reps, warm,
-                                           dev, label + ' forward', settings.clock),
+                                           label + ' forward', settings.clock),
                    train_ms=time_interleaved({v: fwd_bwd(b) for v, b in blocks.items()}, reps,
-                                             warm, dev, label + ' forward+backward',
+                                             warm, label + ' forward+backward',
                                              settings.clock))
         for kind in ('fwd', 'train'):
             ms = row[f'{kind}_ms']
