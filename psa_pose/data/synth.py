@@ -46,14 +46,30 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-KEYPOINT_NAMES: Tuple[str, ...] = (
-    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
-    'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip',
-    'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
-# COCO's person skeleton, 1-based keypoint indices, in COCO's order.
-SKELETON: Tuple[Tuple[int, int], ...] = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
-    (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7))
+
+
+def _coco_metainfo() -> dict:
+    """mmpose's COCO person metainfo (keypoint names, flip pairs, skeleton), as CocoDataset
+    reads it."""
+    import warnings
+
+    import mmpose
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    path = os.path.join(os.path.dirname(mmpose.__file__), '.mim', 'configs', '_base_',
+                        'datasets', 'coco.py')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return parse_pose_metainfo(dict(from_file=path))
+
+
+_META = _coco_metainfo()
+KEYPOINT_NAMES: Tuple[str, ...] = tuple(_META['keypoint_id2name'][i]
+                                        for i in range(_META['num_keypoints']))
+# the mirror image of each keypoint (what flip augmentation and flip test swap)
+FLIP_INDICES: Tuple[int, ...] = tuple(_META['flip_indices'])
+# COCO's person skeleton, 1-based keypoint indices as COCO annotation files give it
+SKELETON: Tuple[Tuple[int, int], ...] = tuple((int(a) + 1, int(b) + 1)
+                                              for a, b in _META['skeleton_links'])
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 
 SPLITS: Tuple[str, ...] = ('train2017', 'val2017')
@@ -89,7 +105,7 @@ _ONE = 1 << _SHIFT
 
 # (shoulder, elbow, wrist, hip, knee, ankle) indices per side
 _LEFT = (5, 7, 9, 11, 13, 15)
-_RIGHT = (6, 8, 10, 12, 14, 16)
+_RIGHT = tuple(FLIP_INDICES[i] for i in _LEFT)
 
 
 def category() -> dict:

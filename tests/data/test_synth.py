@@ -276,3 +276,18 @@ def test_cli_bad_arguments_as_a_module(tmp_path):
         'python -m psa_pose.data.synth: error: the image size (W, H) must have each side in '
         '[64, 4096], got (10, 256)')
     assert not out.exists()
+
+
+def test_keypoints_are_mmpose_coco_metainfo(tmp_path):
+    """The category a generated file declares is the one mmpose's CocoDataset reads: the same
+    17 names, skeleton and left/right pairs (so flip augmentation swaps what it should)."""
+    from mmpose.datasets import CocoDataset
+    meta = CocoDataset._load_metainfo(CocoDataset.METAINFO)
+    cat = _load(_make(tmp_path, n_train=1, n_val=1), 'val2017')['categories'][0]
+    assert cat['keypoints'] == [meta['keypoint_id2name'][i] for i in range(17)]
+    assert [[a - 1, b - 1] for a, b in cat['skeleton']] == [list(map(int, l))
+                                                            for l in meta['skeleton_links']]
+    assert len(cat['skeleton']) == 19
+    pairs = {**dict(zip(synth._LEFT, synth._RIGHT)), **dict(zip(synth._RIGHT, synth._LEFT))}
+    assert all(meta['flip_indices'][i] == j for i, j in pairs.items())
+    assert sorted(pairs) == list(range(5, 17))
