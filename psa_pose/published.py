@@ -1,12 +1,13 @@
-"""Published numbers this project is compared with: the paper's and mmpose's.
+"""Published results this project is compared with: the paper's tables and mmpose's model zoo.
 
 All on COCO val2017 with person detections of AP 56.4 (the paper's Table 4 is captioned
 test-dev, but its baseline rows equal published val2017 numbers). AP values are fractions.
 """
 from typing import Dict, NamedTuple, Optional
 
+from .metrics import REPORTED
+
 PAPER = 'Liu et al., Polarized Self-Attention, arXiv 2107.00782'
-METRICS = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR')
 
 
 class PaperRow(NamedTuple):
@@ -19,7 +20,7 @@ class PaperRow(NamedTuple):
 
 
 def _row(table: str, label: str, values, gflops: float, params_m: float) -> PaperRow:
-    return PaperRow(table, label, {k: v / 100 for k, v in zip(METRICS, values)}, gflops,
+    return PaperRow(table, label, {k: v / 100 for k, v in zip(REPORTED, values)}, gflops,
                     params_m)
 
 

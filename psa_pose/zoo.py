@@ -3,13 +3,13 @@
 ``configs/results.json`` is the one results file: per config, the parameter count and GFLOPs
 measured by :func:`measure` and, once trained, the COCO metrics, checkpoint and log.
 ``configs/README.md`` (between the ``<!-- model-zoo -->`` markers) and ``configs/metafile.yml``
-(mmpose's model-index format) are rendered from it and from :mod:`psa_pose.references`, so they
+(mmpose's model-index format) are rendered from it and from :mod:`psa_pose.published`, so they
 cannot disagree. ``scripts/update_model_zoo.py`` re-measures and re-renders.
 
 Config names follow mmpose's rule ``{algorithm}_{module}_{training}_{data}``; the PSA tag is part
 of the module: ``td-hm_hrnet-w32-psa-p_8xb64-210e_coco-256x192`` is mmpose's
-``td-hm_hrnet-w32_8xb64-210e_coco-256x192`` with PSA (``p`` or ``s``, ``-official`` for the
-released formulation; paper formulation otherwise).
+``td-hm_hrnet-w32_8xb64-210e_coco-256x192`` with PSA (``p`` or ``s``; ``ch`` or ``sp`` for the
+one-branch ablations; ``-official`` for the released formulation, paper formulation otherwise).
 """
 import copy
 import json
@@ -21,7 +21,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import torch.nn as nn
 from mmengine.config import Config
 
-from .references import MMPOSE_AP, PAPER, paper_row
+from .metrics import REPORTED
+from .published import MMPOSE_AP, PAPER, paper_row
 from .utils import UserError, atomic_path, write_json
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,9 +36,8 @@ ARCH_NAMES = {
     'res50': 'ResNet-50', 'res101': 'ResNet-101', 'res152': 'ResNet-152',
     'hrnet-w32': 'HRNet-W32', 'hrnet-w48': 'HRNet-W48'
 }
-TRAINED_METRICS = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR')
 
-_NAME = re.compile(r'(?P<algo>[^_]+)_(?P<arch>[a-z0-9-]+?)(?:-psa-(?P<mode>[ps])'
+_NAME = re.compile(r'(?P<algo>[^_]+)_(?P<arch>[a-z0-9-]+?)(?:-psa-(?P<mode>ch|sp|[ps])'
                    r'(?P<official>-official)?)?_(?P<training>[^_]+)_(?P<data>[a-z]+)-'
                    r'(?P<h>\d+)x(?P<w>\d+)$')
 
@@ -46,7 +46,7 @@ class ConfigName(NamedTuple):
     """What a config's file name says."""
     name: str
     arch: str                     # mmpose's module part, e.g. 'hrnet-w32'
-    psa: Optional[str]            # None, 'p', 's', 'p-official', 's-official'
+    psa: Optional[str]            # None, 'p', 's', 'ch', 'sp', or one of them + '-official'
     codec: str                    # 'udp' or 'msra'
     input_hw: Tuple[int, int]
 
@@ -68,7 +68,7 @@ def parse_name(name: str) -> ConfigName:
     """Parse a config name (file name without ``.py``); ValueError if it breaks the rule."""
     m = _NAME.match(name)
     if not m:
-        raise ValueError(f'{name!r} does not follow {{algorithm}}_{{module}}[-psa-p|s'
+        raise ValueError(f'{name!r} does not follow {{algorithm}}_{{module}}[-psa-p|s|ch|sp'
                          f'[-official]]_{{training}}_{{data}}-HxW')
     psa = m['mode'] and m['mode'] + (m['official'] or '')
     codec = 'udp' if m['training'].startswith('udp-') else 'msra'
@@ -134,52 +134,59 @@ def build_model(cfg: Config, pretrained: bool = False):
 
 
 def input_hw(cfg: Config) -> Tuple[int, int]:
-    """The network input (H, W) of a top-down config, from its codec."""
-    codec = cfg.codec[0] if isinstance(cfg.codec, (list, tuple)) else cfg.codec
+    """The network input (H, W) of a top-down config, from its codec's ``input_size``."""
+    codec = cfg.get('codec')
+    codec = codec[0] if isinstance(codec, (list, tuple)) else codec
+    if not codec or 'input_size' not in codec:
+        raise ValueError('the config has no codec.input_size: give the input size')
     w, h = codec['input_size']
     return h, w
 
 
-class _TensorMode(nn.Module):
-    """The pose model's plain tensor forward (image -> heatmaps), which jit can trace."""
+def count_params(model: nn.Module) -> int:
+    """Number of parameters."""
+    return sum(p.numel() for p in model.parameters())
 
-    def __init__(self, model) -> None:
+
+class TensorForward(nn.Module):
+    """A pose model's ``mode='tensor'`` forward (image -> heatmaps) as a plain module, for
+    tracers: mmengine's FLOP counter, ONNX export."""
+
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, x):
-        return self.model._forward(x)
+        return self.model(x, None, mode='tensor')
+
+
+def count_flops(model: nn.Module, hw: Tuple[int, int]) -> int:
+    """FLOPs of one ``1 x 3 x H x W`` forward as mmengine counts them (its ``FlopAnalyzer``,
+    behind ``get_model_complexity_info``): it traces the aten ops (one multiply-add is one
+    FLOP) and counts convolutions, matmuls and norms, not element-wise ops; its numbers are
+    somewhat above the paper's for the same models."""
+    import torch
+    from mmengine.analysis import FlopAnalyzer
+    model.eval()
+    x = torch.zeros(1, 3, *hw, device=next(model.parameters()).device)
+    # the fast PSA path uses its convs' weights, not their forward: "uncalled" is expected;
+    # softmax, sigmoid and the like are not counted by design
+    analyzer = FlopAnalyzer(TensorForward(model), (x, )).unsupported_ops_warnings(False) \
+        .uncalled_modules_warnings(False)
+    with torch.no_grad():
+        return int(analyzer.total())
 
 
 @lru_cache(maxsize=None)
 def _measure(model_json: str, hw: Tuple[int, int]) -> Tuple[int, float]:
-    import torch
-    from mmengine.analysis import get_model_complexity_info
-    from mmengine.logging import MMLogger
     model = build_model(Config(dict(model=json.loads(model_json))))
-    model.eval()
-    params = sum(p.numel() for p in model.parameters())
-    # mmengine logs every op it does not count (softmax, sigmoid, ...): not news here
-    logger = MMLogger.get_instance('mmengine')
-    level = logger.level
-    logger.setLevel('ERROR')
-    try:
-        with torch.no_grad():
-            info = get_model_complexity_info(_TensorMode(model), inputs=(torch.zeros(1, 3, *hw), ),
-                                             show_table=False, show_arch=False)
-    finally:
-        logger.setLevel(level)
-    return params, round(info['flops'] / 1e9, 3)
+    return count_params(model), round(count_flops(model, hw) / 1e9, 3)
 
 
 def measure(cfg: Config, hw: Optional[Tuple[int, int]] = None) -> Tuple[int, float]:
-    """(parameters, GFLOPs at batch 1) of a config's model, as mmengine counts FLOPs, at
-    the config's input size or ``hw`` = (H, W).
-
-    mmengine's ``get_model_complexity_info`` traces aten ops (one multiply-add is one FLOP) and
-    counts convolutions, matmuls and norms, not element-wise ops; its numbers are somewhat above
-    the paper's for the same models. Configs that share a model and input size (a UDP config and
-    its MSRA twin) are measured once.
+    """(parameters, GFLOPs at batch 1) of a config's model (:func:`count_params`,
+    :func:`count_flops`), at the config's input size or ``hw`` = (H, W). Configs that share a
+    model and input size (a UDP config and its MSRA twin) are measured once.
     """
     model_cfg = cfg.model.to_dict()
     model_cfg['backbone'].pop('init_cfg', None)
@@ -277,7 +284,7 @@ def render_metafile(results: Dict[str, Dict]) -> str:
             entry['Results'] = [{
                 'Dataset': 'COCO',
                 'Task': 'Body 2D Keypoint',
-                'Metrics': {k: trained[k] for k in TRAINED_METRICS if k in trained},
+                'Metrics': {k: trained[k] for k in REPORTED if k in trained},
             }]
             if trained.get('checkpoint'):
                 entry['Weights'] = trained['checkpoint']
@@ -314,7 +321,7 @@ def add_trained(config: str, metrics: Dict[str, float], checkpoint: str,
     """Record a trained model of ``config`` in the results file and re-render the pages."""
     results = read_results()
     results[config]['trained'] = {
-        **{k: round(float(metrics[k]), 4) for k in TRAINED_METRICS if k in metrics},
+        **{k: round(float(metrics[k]), 4) for k in REPORTED if k in metrics},
         'checkpoint': checkpoint, **({'log': log} if log else {})}
     write_results(results)
     write_pages(results)

@@ -14,11 +14,10 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 from .. import zoo
-from ..references import paper_row
+from ..metrics import REPORTED as METRICS
+from ..metrics import normalize_metrics
+from ..published import paper_row
 from ..utils import UserError, atomic_path, one_line_errors, read_json, write_json
-from .eval_coco import normalize_metrics
-
-METRICS = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR')
 
 
 def _metrics_from(d: dict) -> Dict[str, float]:

@@ -7,26 +7,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..metrics import COCO_STATS
 from ..utils import UserError, one_line_errors, read_json, write_json
 from .cocofile import read_coco_keypoints
-
-STAT_NAMES = ('AP', 'AP50', 'AP75', 'APM', 'APL', 'AR', 'AR50', 'AR75', 'ARM', 'ARL')
-
-
-# mmpose's CocoMetric names (after the 'coco/' prefix) -> the names used here
-MMPOSE_NAMES = {'AP': 'AP', 'AP .5': 'AP50', 'AP .75': 'AP75', 'AP (M)': 'APM', 'AP (L)': 'APL',
-                'AR': 'AR', 'AR .5': 'AR50', 'AR .75': 'AR75', 'AR (M)': 'ARM', 'AR (L)': 'ARL'}
-
-
-def normalize_metrics(metrics: Dict) -> Dict[str, float]:
-    """``{'coco/AP .5': x, ...}`` (mmpose) or ``{'AP50': x, ...}`` -> ``{'AP50': x, ...}``."""
-    out = {}
-    for key, value in metrics.items():
-        name = key.split('/', 1)[-1]
-        name = MMPOSE_NAMES.get(name, name)
-        if name in STAT_NAMES and isinstance(value, (int, float)):
-            out[name] = float(value)
-    return out
 
 
 def _check_results(results, path: str, num_keypoints: int) -> None:
@@ -75,14 +58,14 @@ def evaluate(gt_file: str, results_file: str, sigmas: Optional[List[float]] = No
         ev.summarize()
     if verbose:
         print(summary.getvalue(), end='')
-    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats)}
+    return {name: float(v) for name, v in zip(COCO_STATS, ev.stats)}
 
 
 def format_table(metrics: Dict[str, float]) -> str:
     """Metrics as a two-line Markdown table."""
-    head = '| ' + ' | '.join(STAT_NAMES) + ' |'
-    rule = '|' + '---|' * len(STAT_NAMES)
-    row = '| ' + ' | '.join(f'{metrics[k]:.3f}' for k in STAT_NAMES) + ' |'
+    head = '| ' + ' | '.join(COCO_STATS) + ' |'
+    rule = '|' + '---|' * len(COCO_STATS)
+    row = '| ' + ' | '.join(f'{metrics[k]:.3f}' for k in COCO_STATS) + ' |'
     return '\n'.join((head, rule, row))
 
 

@@ -14,9 +14,9 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from ..metrics import normalize_metrics
 from ..utils import UserError, one_line_errors, read_json
 from .ckptfile import load_checkpoint_file, tensors_of
-from .eval_coco import normalize_metrics
 
 PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
 

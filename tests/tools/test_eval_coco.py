@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from psa_pose.utils import UserError
-from psa_pose.tools.eval_coco import STAT_NAMES, evaluate, main, normalize_metrics
+from psa_pose.metrics import COCO_STATS, normalize_metrics
+from psa_pose.tools.eval_coco import evaluate, main
 
 
 def _gt(mini_coco):
@@ -51,9 +52,9 @@ def test_pycocotools_equals_mmpose_xtcocotools(mini_coco, tmp_path):
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
-    theirs = dict(zip(STAT_NAMES, ev.stats))
+    theirs = dict(zip(COCO_STATS, ev.stats))
     assert 0.1 < ours['AP'] < 1.0
-    for k in STAT_NAMES:
+    for k in COCO_STATS:
         assert ours[k] == pytest.approx(theirs[k], abs=1e-12), k
 
 
