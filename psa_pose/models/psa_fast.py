@@ -197,7 +197,8 @@ def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor) -> torch.
     if a_sp is not None:
         a_sp = (a_sp.to(dtype) if low else a_sp).view(n, 1, h, w)
     out = gated_product(x, a_ch, a_sp, mode)
-    outputs = _ACTIVE.get()
+    # under torch.compile, AOTAutograd chooses what to save and what to recompute itself
+    outputs = None if torch.compiler.is_compiling() else _ACTIVE.get()
     if grad and outputs is not None:
         outputs.recipes[out] = _OutputRecipe(
             x.detach(), None if a_ch is None else a_ch.detach(),

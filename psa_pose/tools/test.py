@@ -22,6 +22,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--dump', help='dump the predictions to a pickle file')
     parser.add_argument('--coco-results', metavar='JSON',
                         help='also write the predictions as a COCO keypoint results JSON')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the backbone, neck and head forward')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     return parse_with_launcher(parser, argv)
@@ -56,6 +58,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 else cfg.test_evaluator
             evaluator.outfile_prefix = prefix
         runner = checked_runner(cfg, args.config, build_runner, 'test')
+        if args.compile:
+            from ..models.compile import compile_tensor_path
+            from mmengine.model import is_model_wrapper
+            compile_tensor_path(runner.model.module if is_model_wrapper(runner.model)
+                                else runner.model)
     metrics = runner.test()
     from mmengine.dist import is_main_process
     if not is_main_process():

@@ -21,6 +21,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the training step (mmengine\'s compile setting)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual batch size over the config\'s')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -47,6 +49,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.resume, cfg.load_from = True, args.resume
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.compile:
+        cfg.compile = True
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     return cfg

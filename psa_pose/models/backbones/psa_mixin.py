@@ -101,7 +101,8 @@ class PSABackboneMixin:
         """The baseline's forward; when training with PSA, each block's output is recomputed
         for the next conv's backward instead of being kept (see
         :func:`psa_pose.models.psa.recompute_psa_outputs`)."""
-        if self.psa_cfg is None or not torch.is_grad_enabled():
+        if self.psa_cfg is None or not torch.is_grad_enabled() or \
+                torch.compiler.is_compiling():      # the compiler plans its own recompute
             return super().forward(x)
         with recompute_psa_outputs():
             return super().forward(x)
