@@ -45,6 +45,7 @@ from ..utils import write_json
 DEFAULT_CONFIGS = ('td-hm_hrnet-w32_8xb64-210e_coco-256x192',
                    'td-hm_res50_8xb64-210e_coco-256x192')
 VARIANTS = ('baseline', 'psa_direct', 'psa_fast')
+COMPILED_FROM = ('baseline', 'psa_fast')       # with --compile, also these compiled
 # (N, C, H, W): HRNet-W32's four branch widths at 256x192, batch 16, and the batch-1 case
 DEFAULT_BLOCK_SHAPES = ((16, 32, 64, 48), (1, 32, 64, 48), (16, 64, 32, 24), (16, 128, 16, 12),
                         (16, 256, 8, 6))
@@ -69,6 +70,8 @@ class Settings:
     block: bool = True
     threads: Optional[int] = None
     clock: str = 'wall'          # 'cpu': process CPU time, robust to other jobs with 1 thread
+    amp: bool = False            # autocast: float16 on CUDA, bfloat16 on CPU
+    compile: bool = False        # also compiled baseline and fast PSA (torch.compile)
 
 
 def quick_settings(base: Settings) -> Settings:
@@ -121,11 +124,24 @@ def _flops(model: nn.Module, hw: Tuple[int, int]) -> Optional[int]:
         return None
 
 
-class TrainStep:
-    """One SGD training step on a fixed random batch; the head's loss against random targets."""
+def autocast(device: str, amp: bool):
+    """Autocast as ``--amp`` asks (float16 on CUDA, bfloat16 on CPU), or a no-op context."""
+    import contextlib
+    if not amp:
+        return contextlib.nullcontext()
+    kind = 'cuda' if device.startswith('cuda') else 'cpu'
+    return torch.autocast(kind, dtype=torch.float16 if kind == 'cuda' else torch.bfloat16)
 
-    def __init__(self, model: nn.Module, batch: int, hw: Tuple[int, int], device: str) -> None:
-        self.model = model.to(device).train()
+
+class TrainStep:
+    """One SGD training step on a fixed random batch; the head's loss against random targets
+    (under autocast with ``amp``; no loss scaling, which costs nothing to time)."""
+
+    def __init__(self, model: nn.Module, batch: int, hw: Tuple[int, int], device: str,
+                 amp: bool = False) -> None:
+        self.device, self.amp = device, amp
+        self.model = model.to(device)
+        self.model.train()
         self.opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
         gen = torch.Generator().manual_seed(0)
         self.x = torch.randn(batch, 3, *hw, generator=gen).to(device)
@@ -139,12 +155,13 @@ class TrainStep:
 
     def __call__(self) -> None:
         self.opt.zero_grad(set_to_none=True)
-        out = self.model(self.x, None, mode='tensor')
-        if self.heatmaps:
-            loss = self.model.head.loss_module(out, self.target, self.weight)
-        else:        # a head without a heatmap loss: any scalar that reaches every output
-            outs = out if isinstance(out, (tuple, list)) else (out, )
-            loss = sum(o.float().square().mean() for o in outs)
+        with autocast(self.device, self.amp):
+            out = self.model(self.x, None, mode='tensor')
+            if self.heatmaps:
+                loss = self.model.head.loss_module(out.float(), self.target, self.weight)
+            else:    # a head without a heatmap loss: any scalar that reaches every output
+                outs = out if isinstance(out, (tuple, list)) else (out, )
+                loss = sum(o.float().square().mean() for o in outs)
         loss.backward()
         self.opt.step()
 
@@ -227,9 +244,9 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], repeats: int, warmup:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def _forward_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+def _forward_fn(model: nn.Module, x: torch.Tensor, amp: bool) -> Callable[[], object]:
     def run() -> object:
-        with torch.no_grad():
+        with torch.no_grad(), autocast(x.device.type, amp):
             return model(x, None, mode='tensor')
     return run
 
@@ -248,6 +265,14 @@ def benchmark_config(config: str, settings: Settings) -> dict:
         results[v]['params'] = zoo.count_params(model)
         results[v]['flops'] = _flops(model, hw)
         model.to(dev).eval()
+    if settings.compile:
+        import copy
+
+        from ..models.compile import compile_tensor_path
+        for v in COMPILED_FROM:
+            # compiled on first call (the warm-up): one graph per batch size and mode
+            models[f'{v}_compiled'] = compile_tensor_path(copy.deepcopy(models[v]))
+            results[f'{v}_compiled'] = dict(results[v])
 
     gen = torch.Generator().manual_seed(0)
     for batch in settings.fwd_batches:
@@ -255,12 +280,14 @@ def benchmark_config(config: str, settings: Settings) -> dict:
         label = f'[{config}] forward, batch {batch}'
         # batch-1 forwards are short, so noisier and cheap to repeat
         repeats = settings.repeats * (3 if batch == 1 else 1)
-        medians = time_interleaved({v: _forward_fn(m, x) for v, m in models.items()},
+        medians = time_interleaved({v: _forward_fn(m, x, settings.amp)
+                                    for v, m in models.items()},
                                    repeats, settings.warmup, label, settings.clock)
         for v, ms in medians.items():
             results[v][f'fwd_b{batch}_ms'] = ms
 
-    steps = {v: TrainStep(m, settings.train_batch, hw, dev) for v, m in models.items()}
+    steps = {v: TrainStep(m, settings.train_batch, hw, dev, settings.amp)
+             for v, m in models.items()}
     label = f'[{config}] training step, batch {settings.train_batch}'
     medians = time_interleaved(steps, settings.repeats, max(settings.warmup, 1), label,
                                settings.clock)
@@ -271,9 +298,11 @@ def benchmark_config(config: str, settings: Settings) -> dict:
         results[v]['train_peak_mem_mb'] = train_peak_mem_mb(step, dev)
     del steps, models
 
-    base = results['baseline']
-    ratios = {v: {k: (r[k] / base[k] if r[k] is not None and base[k] else None)
-                  for k in r} for v, r in results.items()}
+    # compiled variants against the compiled baseline, the others against mmpose's eager one
+    ratios = {}
+    for v, r in results.items():
+        base = results['baseline_compiled' if v.endswith('_compiled') else 'baseline']
+        ratios[v] = {k: (r[k] / base[k] if r[k] is not None and base[k] else None) for k in r}
     return dict(config=config, input_hw=list(hw), variants=results, ratios=ratios)
 
 
@@ -406,6 +435,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[Settings, Optional
     p.add_argument('--threads', type=int, help='torch.set_num_threads (default: torch\'s own)')
     p.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                    help='cpu: process CPU time; with --threads 1, robust to other jobs')
+    p.add_argument('--amp', action='store_true',
+                   help='autocast the forwards and training steps (float16 on CUDA, bfloat16 '
+                   'on CPU)')
+    p.add_argument('--compile', action='store_true',
+                   help='also time the baseline and fast PSA compiled with torch.compile; their '
+                   'ratios are to the compiled baseline')
     p.add_argument('--no-models', action='store_true', help='only the block benchmark')
     p.add_argument('--no-block', action='store_true', help='only the model benchmark')
     p.add_argument('--quick', action='store_true',
@@ -416,7 +451,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[Settings, Optional
                  device=a.device, fwd_batches=tuple(a.fwd_batches), train_batch=a.train_batch,
                  input_size=tuple(a.input_size) if a.input_size else None, repeats=a.repeats,
                  block_repeats=a.block_repeats, models=not a.no_models, block=not a.no_block,
-                 threads=a.threads, clock=a.clock)
+                 threads=a.threads, clock=a.clock, amp=a.amp, compile=a.compile)
     return (quick_settings(s) if a.quick else s), a.out
 
 

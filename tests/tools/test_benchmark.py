@@ -2,6 +2,7 @@
 not its timings."""
 import json
 
+import pytest
 import torch
 
 from psa_pose.tools import benchmark
@@ -54,3 +55,25 @@ def test_quick_run_writes_report(tmp_path, capsys):
     assert '| model | variant | params (M) | GFLOPs | fwd b1 (ms) | fwd b2 (ms) | train b2 (ms) ' \
            '| train peak mem (MiB) |' in table
     assert '| tiny_res18 | psa_fast |' in table and '(1.00)' in table
+
+
+@pytest.mark.slow
+def test_quick_run_with_amp_and_compile(tmp_path):
+    """--amp --compile: compiled baseline and PSA beside the eager ones, each compiled ratio
+    against the compiled baseline."""
+    config = tmp_path / 'tiny_res18.py'
+    config.write_text(TINY_CONFIG)
+    threads = torch.get_num_threads()
+    try:
+        report = benchmark.main(['--quick', '--threads', '1', '--configs', str(config),
+                                 '--no-block', '--amp', '--compile'])
+    finally:
+        torch.set_num_threads(threads)
+    res, = report['models']
+    compiled = {f'{v}_compiled' for v in benchmark.COMPILED_FROM}
+    assert set(res['variants']) == set(benchmark.VARIANTS) | compiled
+    assert all(r == 1.0 for r in res['ratios']['baseline_compiled'].values())
+    assert res['variants']['psa_fast_compiled']['params'] == res['variants']['psa_fast']['params']
+    assert all(v > 0 for name in compiled for k, v in res['variants'][name].items()
+               if k.endswith('_ms')), res['variants']
+    assert report['settings']['amp'] and report['settings']['compile']
