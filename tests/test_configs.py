@@ -38,6 +38,12 @@ def test_the_promised_configs_exist():
         'td-hm_hrnet-w48-psa-s-official_udp-8xb32-210e_coco-384x288',
         'td-hm_res50-psa-s-official_8xb64-210e_coco-256x192',
         'td-hm_res50-psa-s-official_8xb64-210e_coco-384x288']
+    ablations = sorted(n for n in CONFIGS if zoo.parse_name(n).psa in ('ch', 'sp'))
+    assert ablations == [
+        'td-hm_hrnet-w32-psa-ch_8xb64-210e_coco-256x192',
+        'td-hm_hrnet-w32-psa-sp_8xb64-210e_coco-256x192',
+        'td-hm_res50-psa-ch_8xb64-210e_coco-256x192',
+        'td-hm_res50-psa-sp_8xb64-210e_coco-256x192']
 
 
 def test_bad_name_is_refused():
