@@ -138,7 +138,8 @@ def assert_same_evaluation(tmp_path, a, b, samples):
 @pytest.mark.parametrize('samples', [12, 5])         # 5: the sampler pads rank 1
 def test_dist_test_equals_one_process(trained, tmp_path, samples):
     cfg, work, _, _ = trained
-    options = [] if samples == 12 else ['--cfg-options', f'test_dataloader.dataset.indices={samples}']
+    options = [] if samples == 12 else \
+        ['--cfg-options', f'test_dataloader.dataset.indices={samples}']
     common = [cfg, work / 'epoch_2.pth']
     run_script(sys.executable, f'{REPO}/scripts/test.py', *common, '--work-dir', tmp_path / 'w1',
                '--out', tmp_path / 'one.json', '--dump', tmp_path / 'one.pkl', *options,
