@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Slurm: bash scripts/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args]
-# GPUS (8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS from the environment.
+# From the environment: GPUS (8: processes in all, one per GPU), GPUS_PER_NODE (8: processes
+# per node), CPUS_PER_TASK (5), GRES (gpu:GPUS_PER_NODE; empty on a CPU-only partition, whose
+# processes then use gloo), MASTER_PORT (29500), SRUN_ARGS (more srun options).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 [[ $# -ge 4 ]] || { echo "usage: $0 PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args]" >&2; exit 2; }
 PARTITION=$1; JOB_NAME=$2; CONFIG=$3; CHECKPOINT=$4; shift 4
 GPUS=${GPUS:-8}; GPUS_PER_NODE=${GPUS_PER_NODE:-8}; CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+GRES=${GRES-gpu:$GPUS_PER_NODE}
 # shellcheck disable=SC2086
-exec srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
+exec srun -p "$PARTITION" --job-name="$JOB_NAME" ${GRES:+--gres="$GRES"} \
   --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" \
   --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
   "$PYTHON" -u "$ROOT/scripts/test.py" "$CONFIG" "$CHECKPOINT" --launcher slurm "$@"

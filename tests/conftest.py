@@ -58,3 +58,7 @@ def run_script(*cmd, cwd, env=None, check=True, timeout=1500) -> subprocess.Comp
     if check and out.returncode != 0:
         pytest.fail(f'{cmd} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
     return out
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: end-to-end runs (training, torchrun, Slurm)')
