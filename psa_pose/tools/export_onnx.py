@@ -212,6 +212,12 @@ def export_onnx(config: str, checkpoint: str, out: str, input_shape: Optional[Tu
     if tuple(inputs.shape[2:]) != (h, w):
         raise UserError(f'{config}: the test pipeline makes {tuple(inputs.shape[2:])} crops, the '
                         f'codec says {(h, w)}; make them agree')
+    with torch.no_grad():
+        out_hw = tuple(graph(inputs[:1]).shape[2:])
+    if out_hw != tuple(meta['heatmap_size'][::-1]):
+        raise UserError(f'{config}: at {h}x{w} the model gives {out_hw[0]}x{out_hw[1]} heatmaps, '
+                        f'the codec expects {meta["heatmap_size"][1]}x{meta["heatmap_size"][0]}; '
+                        f'use an input shape that divides by the backbone stride (32)')
     start = time.time()
     print(f'exporting {meta["config"]} at {h}x{w} (opset {opset}) ...', flush=True)
     with atomic_path(out) as tmp:
@@ -251,3 +257,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         export_onnx(args.config, args.checkpoint, args.out, args.input_shape, args.opset,
                     args.cfg_options, args.check_ann, args.check_samples, args.tolerance)
     return 0
+
+
+def read_exported(path: str) -> Dict:
+    """The runtime metadata of an ONNX file written by :func:`export_onnx`, or one
+    :class:`UserError` line (missing, not ONNX, not exported by this project)."""
+    import onnx
+    if not osp.isfile(path):
+        raise UserError(f'{path}: no such ONNX file')
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf's decode errors have several types
+        raise UserError(f'{path}: cannot be read as ONNX ({type(e).__name__}); export it again '
+                        f'with scripts/export_onnx.py') from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in props:
+        raise UserError(f'{path}: has no {METADATA_KEY!r} metadata; export it with '
+                        f'scripts/export_onnx.py')
+    return json.loads(props[METADATA_KEY])
