@@ -11,6 +11,14 @@ SYNTH = os.path.join(REPO, 'configs', 'synth')
 RES18_PSA = os.path.join(SYNTH, 'td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96.py')
 
 
+def random_checkpoint(config: str, path: str, options=None, seed: int = 0) -> str:
+    """A training-style checkpoint of ``config``'s model with seeded random weights."""
+    torch.manual_seed(seed)
+    model = zoo.build_model(zoo.load_config(config, options))
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}}, path)
+    return path
+
+
 def fitted_checkpoint(cfg, path: str, steps: int = 40, seed: int = 0) -> str:
     """A checkpoint of ``config``'s model fitted for a few Adam steps to the people of
     ``cfg``'s test set (the test pipeline's crops and the codec's targets).

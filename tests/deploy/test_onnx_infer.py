@@ -44,7 +44,7 @@ def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
         assert err.max() < 1.0, (image, err.max())
         labelled += mask.sum()
         np.testing.assert_allclose(scores, want_scores, atol=1e-4)
-    assert labelled == 163
+    assert labelled == 181
 
 
 def test_the_crops_are_mmposes(res18_onnx, mini_coco):
@@ -58,7 +58,8 @@ def test_the_crops_are_mmposes(res18_onnx, mini_coco):
     got = []
     for image, (boxes, _) in coco_people(mini_coco).items():
         got.append(onnx_infer.preprocess(cv2.imread(image), boxes, meta)[0])
-    assert torch.equal(torch.from_numpy(np.concatenate(got)), want)
+    # the same pixels; normalisation in numpy vs torch may differ in the last bit
+    torch.testing.assert_close(torch.from_numpy(np.concatenate(got)), want, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize('codec', [
