@@ -53,11 +53,17 @@ def test_the_crops_are_mmposes(res18_onnx, mini_coco):
     from psa_pose import zoo
     from psa_pose.tools.export_onnx import real_crops
     cfg, _, onnx_file = res18_onnx
-    want, _ = real_crops(cfg, zoo.build_model(cfg), 14)
+    want, _ = real_crops(cfg, zoo.build_model(cfg), 100)
     meta = onnx_infer.OnnxPoseModel(onnx_file).meta
+    from mmpose.registry import DATASETS
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    assert len(dataset) == len(want) == 12   # the people with keypoints
     got = []
-    for image, (boxes, _) in coco_people(mini_coco).items():
-        got.append(onnx_infer.preprocess(cv2.imread(image), boxes, meta)[0])
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        (x1, y1, x2, y2), = info['bbox']
+        got.append(onnx_infer.preprocess(cv2.imread(info['img_path']),
+                                         np.array([[x1, y1, x2 - x1, y2 - y1]]), meta)[0])
     # the same pixels; normalisation in numpy vs torch may differ in the last bit
     torch.testing.assert_close(torch.from_numpy(np.concatenate(got)), want, atol=1e-5, rtol=0)
 
