@@ -288,6 +288,9 @@ def render_metafile(results: Dict[str, Dict]) -> str:
             }]
             if trained.get('checkpoint'):
                 entry['Weights'] = trained['checkpoint']
+            if trained.get('onnx'):
+                entry['ONNX'] = {'Weights': trained['onnx']['file'],
+                                 'SHA256': trained['onnx']['sha256']}
         models.append(entry)
     doc = {
         'Collections': [{
@@ -317,12 +320,14 @@ def write_pages(results: Dict[str, Dict]) -> None:
 
 
 def add_trained(config: str, metrics: Dict[str, float], checkpoint: str,
-                log: Optional[str] = None) -> None:
-    """Record a trained model of ``config`` in the results file and re-render the pages."""
+                log: Optional[str] = None, onnx: Optional[Dict[str, str]] = None) -> None:
+    """Record a trained model of ``config`` (and its ONNX export, ``{file, sha256}``) in the
+    results file and re-render the pages."""
     results = read_results()
     results[config]['trained'] = {
         **{k: round(float(metrics[k]), 4) for k in REPORTED if k in metrics},
-        'checkpoint': checkpoint, **({'log': log} if log else {})}
+        'checkpoint': checkpoint, **({'log': log} if log else {}),
+        **({'onnx': onnx} if onnx else {})}
     write_results(results)
     write_pages(results)
 

@@ -10,12 +10,13 @@ import datetime
 import hashlib
 import os
 import re
+import shutil
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from ..metrics import normalize_metrics
-from ..utils import UserError, one_line_errors, read_json
+from ..utils import UserError, atomic_path, one_line_errors, read_json
 from .ckptfile import load_checkpoint_file, tensors_of
 
 PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
@@ -104,6 +105,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--config', help='config name to record (default: from the checkpoint)')
     parser.add_argument('--metrics', help='metrics JSON from test.py --out (recorded and '
                         'added to the model zoo when the config is one of configs/)')
+    parser.add_argument('--onnx', metavar='MODEL.onnx',
+                        help='add this export (scripts/export_onnx.py) to the release, named '
+                        'like the checkpoint, with its own sha256 in the metafile entry')
     parser.add_argument('--no-zoo', action='store_true',
                         help='do not add the entry to configs/results.json and the metafile')
     args = parser.parse_args(argv)
@@ -113,13 +117,26 @@ def main(argv: Optional[List[str]] = None) -> int:
             raw = read_json(args.metrics, 'metrics from test.py --out')
             config = config or raw.get('config')
             metrics = normalize_metrics(raw)
+        if args.onnx:               # checked before anything is written
+            from .export_onnx import read_exported
+            onnx_config = read_exported(args.onnx)['config']
         path, meta = publish(args.in_file, args.out_file, config=config, metrics=metrics)
         print(f'published {path} (sha256 {sha256_of(path)})')
         config = meta['config']                 # as publish() settled it
+        onnx = None
+        if args.onnx:
+            if config and onnx_config != config:
+                print(f'warning: {args.onnx} was exported from {onnx_config}, the checkpoint '
+                      f'says {config}')
+            onnx = {'file': path[:-len('.pth')] + '.onnx'}
+            with atomic_path(onnx['file']) as tmp:
+                shutil.copyfile(args.onnx, tmp)
+            onnx['sha256'] = sha256_of(onnx['file'])
+            print(f'added {onnx["file"]} (sha256 {onnx["sha256"]})')
         if not args.no_zoo:
             from .. import zoo
             if config in zoo.config_files():
-                zoo.add_trained(config, metrics, checkpoint=path)
+                zoo.add_trained(config, metrics, checkpoint=path, onnx=onnx)
                 print(f'added {config} to {zoo.RESULTS_FILE} and {zoo.METAFILE}')
             else:
                 families = ','.join(zoo.FAMILIES)

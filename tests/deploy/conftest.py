@@ -1,0 +1,64 @@
+import copy
+import os
+
+import pytest
+import torch
+
+from psa_pose import zoo
+from tests.conftest import REPO
+
+SYNTH = os.path.join(REPO, 'configs', 'synth')
+RES18_PSA = os.path.join(SYNTH, 'td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96.py')
+
+
+def random_checkpoint(config: str, path: str, options=None, seed: int = 0) -> str:
+    """A training-style checkpoint of ``config``'s model with seeded random weights."""
+    torch.manual_seed(seed)
+    model = zoo.build_model(zoo.load_config(config, options))
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}}, path)
+    return path
+
+
+def fitted_checkpoint(cfg, path: str, steps: int = 40, seed: int = 0) -> str:
+    """A checkpoint of ``config``'s model fitted for a few Adam steps to the people of
+    ``cfg``'s test set (the test pipeline's crops and the codec's targets).
+
+    A model with random weights has flat heatmaps, where a 1e-7 difference between runtimes
+    moves the maximum and DARK's Newton step by many pixels: comparing two runtimes' keypoints
+    needs peaked heatmaps, as a trained model has.
+    """
+    from mmengine.dataset import pseudo_collate
+    from mmpose.registry import DATASETS
+    torch.manual_seed(seed)
+    model = zoo.build_model(cfg)
+    ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    pipeline = [s for s in ds_cfg.pipeline if s['type'] != 'PackPoseInputs']
+    ds_cfg.pipeline = pipeline + [dict(type='GenerateTarget', encoder=cfg.model.head.decoder),
+                                  dict(type='PackPoseInputs')]
+    dataset = DATASETS.build(ds_cfg)
+    batch = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(len(dataset))]),
+                                    True)
+    model.eval()             # batch norm keeps its statistics: eval output is what is fitted
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(steps):
+        loss = sum(model.loss(batch['inputs'], batch['data_samples']).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}}, path)
+    return path
+
+
+@pytest.fixture(scope='session')
+def res18_onnx(tmp_path_factory, mini_coco):
+    """The synth PSA ResNet-18 (DARK codec, flip test) at 96x64, fitted to the mini COCO
+    people, and exported: (its config with the mini COCO test set, checkpoint, ONNX file)."""
+    from psa_pose.tools.export_onnx import check_data_options, export_onnx, set_input_shape
+    folder = tmp_path_factory.mktemp('res18_onnx')
+    ann = os.path.join(mini_coco, 'test_coco.json')
+    cfg = zoo.load_config(RES18_PSA, check_data_options(ann))
+    set_input_shape(cfg, (96, 64))
+    ckpt = fitted_checkpoint(cfg, str(folder / 'model.pth'))
+    out = str(folder / 'model.onnx')
+    export_onnx(RES18_PSA, ckpt, out, input_shape=(96, 64), check_ann=ann)
+    return cfg, ckpt, out

@@ -1,0 +1,127 @@
+"""psa_pose.deploy.onnx_infer: the torch-free runtime against mmpose's own inference."""
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from psa_pose.deploy import onnx_infer
+from tests.conftest import REPO, run_script
+
+
+def coco_people(mini_coco):
+    """{image path: ((N, 4) xywh person boxes, (N, 17) labelled-keypoint mask)}."""
+    with open(os.path.join(mini_coco, 'test_coco.json')) as f:
+        coco = json.load(f)
+    people = {}
+    for ann in coco['annotations']:
+        people.setdefault(ann['image_id'], []).append(ann)
+    return {os.path.join(mini_coco, im['file_name']):
+            (np.array([a['bbox'] for a in people[im['id']]], np.float32),
+             np.array([a['keypoints'][2::3] for a in people[im['id']]]) > 0)
+            for im in coco['images'] if im['id'] in people}
+
+
+def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
+    from mmpose.apis import inference_topdown, init_model
+    config, ckpt, onnx_file = res18_onnx
+    people = coco_people(mini_coco)
+    assert sum(len(b) for b, _ in people.values()) == 14
+    mmpose_model = init_model(config, ckpt, device='cpu')
+    model = onnx_infer.OnnxPoseModel(onnx_file)
+    labelled = 0
+    for image, (boxes, mask) in people.items():
+        samples = inference_topdown(mmpose_model, image, boxes, bbox_format='xywh')
+        want = np.concatenate([s.pred_instances.keypoints for s in samples])
+        want_scores = np.concatenate([s.pred_instances.keypoint_scores for s in samples])
+        kpts, scores = model(cv2.imread(image), boxes)
+        assert kpts.shape == want.shape == (len(boxes), 17, 2)
+        # the keypoints the fitted model has seen have peaked heatmaps, as a trained model's;
+        # the others are flat, where 1e-7 between runtimes moves DARK's maximum anywhere
+        err = np.linalg.norm(kpts - want, axis=-1)[mask]
+        assert err.max() < 1.0, (image, err.max())
+        labelled += mask.sum()
+        np.testing.assert_allclose(scores, want_scores, atol=1e-4)
+    assert labelled == 181
+
+
+def test_the_crops_are_mmposes(res18_onnx, mini_coco):
+    """The affine crop and normalisation equal mmpose's test pipeline + data preprocessor."""
+    import torch
+    from psa_pose import zoo
+    from psa_pose.tools.export_onnx import real_crops
+    cfg, _, onnx_file = res18_onnx
+    want, _ = real_crops(cfg, zoo.build_model(cfg), 100)
+    meta = onnx_infer.OnnxPoseModel(onnx_file).meta
+    from mmpose.registry import DATASETS
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    assert len(dataset) == len(want) == 12   # the people with keypoints
+    got = []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        (x1, y1, x2, y2), = info['bbox']
+        got.append(onnx_infer.preprocess(cv2.imread(info['img_path']),
+                                         np.array([[x1, y1, x2 - x1, y2 - y1]]), meta)[0])
+    # the same pixels; normalisation in numpy vs torch may differ in the last bit
+    torch.testing.assert_close(torch.from_numpy(np.concatenate(got)), want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize('codec', [
+    dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2),
+    dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2,
+         unbiased=True),
+    dict(type='UDPHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2),
+])
+def test_decode_equals_the_codec(codec):
+    """Decoding peaked heatmaps (Gaussians at random sub-pixel points plus noise) as mmpose's
+    codec does."""
+    from mmpose.registry import KEYPOINT_CODECS
+    mm = KEYPOINT_CODECS.build(codec)
+    rng = np.random.default_rng(0)
+    w, h = codec['heatmap_size']
+    centres = rng.uniform([1, 1], [w - 2, h - 2], size=(17, 2))
+    xs, ys = np.meshgrid(np.arange(w), np.arange(h))
+    heatmaps = np.exp(-((xs - centres[:, :1, None]) ** 2 + (ys - centres[:, 1:, None]) ** 2)
+                      / 8).astype(np.float32)
+    heatmaps += rng.normal(0, 0.01, heatmaps.shape).astype(np.float32)
+    want, want_scores = mm.decode(heatmaps.copy())
+    meta = {'codec': {'type': codec['type'], 'unbiased': codec.get('unbiased', False),
+                      'blur_kernel_size': mm.blur_kernel_size if hasattr(mm, 'blur_kernel_size')
+                      else 11},
+            'input_size': codec['input_size'], 'heatmap_size': codec['heatmap_size']}
+    got, scores = onnx_infer.decode(heatmaps[None].copy(), meta)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    np.testing.assert_array_equal(scores, want_scores)
+
+
+def test_unsupported_codec_is_refused():
+    with pytest.raises(onnx_infer.DeployError) as e:
+        onnx_infer.check_codec({'codec': {'type': 'SimCCLabel'}}, 'm.onnx')
+    assert str(e.value) == ("m.onnx: codec 'SimCCLabel' is not supported by this runtime (it "
+                            "decodes MSRAHeatmap and UDPHeatmap with gaussian heatmaps); use "
+                            "mmpose's inference_topdown for this model")
+
+
+def test_script_runs_without_torch_or_mmpose(res18_onnx, mini_coco, tmp_path):
+    """scripts/onnx_infer.py with torch, mmpose, mmengine and mmcv made unimportable."""
+    _, _, onnx_file = res18_onnx
+    image = os.path.join(mini_coco, '000000000785.jpg')
+    boxes, _ = coco_people(mini_coco)[image]
+    out = tmp_path / 'kpts.json'
+    block = ("import runpy, sys; sys.modules.update(dict.fromkeys(['torch', 'mmpose', "
+             "'mmengine', 'mmcv', 'psa_pose'])); sys.argv = sys.argv[1:]; "
+             "runpy.run_path(sys.argv[0], run_name='__main__')")
+    script = os.path.join(REPO, 'scripts', 'onnx_infer.py')
+    run_script(sys.executable, '-c', block, script, onnx_file, image, '--bboxes',
+               json.dumps(boxes.tolist()), '--out', out, cwd=tmp_path)
+    result = json.loads(out.read_text())
+    kpts, _ = onnx_infer.OnnxPoseModel(onnx_file)(cv2.imread(image), boxes)
+    np.testing.assert_allclose(result['keypoints'], np.round(kpts, 2), atol=0.006)
+    assert result['keypoint_names'][:2] == ['nose', 'left_eye']
+
+    bad = run_script(sys.executable, script, onnx_file, image, '--bboxes', '[[1, 2, 0, 4]]',
+                     cwd=tmp_path, check=False)
+    assert (bad.returncode, bad.stderr) == (2, 'error: [[1, 2, 0, 4]]: boxes must be '
+                                            '[[x, y, w, h], ...] with w, h > 0\n')
