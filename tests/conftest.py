@@ -1,7 +1,12 @@
+import atexit
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
+from typing import Optional
 
 import pytest
 
@@ -15,8 +20,14 @@ from psa_pose import zoo  # noqa: E402
 from psa_pose.models.backbones import PSA_BACKBONES  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(REPO), 'shared')
-MINI_COCO = os.path.join(SHARED, 'data', 'coco-val2017-mini')
+# The real COCO images: PSA_POSE_COCO_MINI, else ../shared beside the repository;
+# PSA_POSE_COCO_MINI=none looks nowhere (how a plain clone runs, for checking the skips).
+COCO_MINI_VAR = 'PSA_POSE_COCO_MINI'
+SHARED_COCO_MINI = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'coco-val2017-mini')
+COCO_MINI_FILES = ('000000000785.jpg', '000000040083.jpg', '000000196141.jpg',
+                   '000000197388.jpg', 'test_coco.json', 'test_coco_det_AP_H_56.json')
+# PSA_POSE_REQUIRE_DATA=1 (CI): a test that needs the real images fails where it would skip
+REQUIRE_DATA_VAR = 'PSA_POSE_REQUIRE_DATA'
 
 init_default_scope('mmpose')
 
@@ -39,11 +50,84 @@ def build_pose_model(name: str, psa_cfg=None, backbone_type=None):
     return zoo.build_model(cfg)
 
 
+def coco_mini_dir() -> Optional[str]:
+    """The folder the real-image tests read, or None where there is none (the one lookup)."""
+    value = os.environ.get(COCO_MINI_VAR)
+    if value is not None:
+        return None if value.lower() == 'none' else value
+    return SHARED_COCO_MINI
+
+
+def coco_mini_missing(folder: Optional[str]) -> Optional[str]:
+    """Why ``folder`` cannot serve the real-image tests (one line), or None when it can."""
+    how = (f'set {COCO_MINI_VAR} to a folder with {", ".join(COCO_MINI_FILES)} (mmpose\'s '
+           f'repository has them under tests/data/coco/), or put it at {SHARED_COCO_MINI}')
+    if folder is None:
+        return f'needs the real COCO images, and {COCO_MINI_VAR}=none: {how}'
+    missing = [f for f in COCO_MINI_FILES if not os.path.isfile(os.path.join(folder, f))]
+    if missing:
+        return f'needs the real COCO images: {folder} lacks {missing[0]}; {how}'
+    return None
+
+
 @pytest.fixture(scope='session')
-def mini_coco():
-    if not os.path.isdir(MINI_COCO):
-        pytest.fail(f'{MINI_COCO} is missing: the tests need ../shared beside the repository')
-    return MINI_COCO
+def mini_coco() -> str:
+    """The 4 real COCO val2017 images with keypoints and detections; skips (fails under
+    PSA_POSE_REQUIRE_DATA=1) where they are not found."""
+    folder = coco_mini_dir()
+    why = coco_mini_missing(folder)
+    if why:
+        if os.environ.get(REQUIRE_DATA_VAR) == '1':
+            pytest.fail(f'{why} ({REQUIRE_DATA_VAR}=1)', pytrace=False)
+        pytest.skip(why)
+    return folder
+
+
+# -- generated data: what every test without the real images trains and evaluates on ----------
+TINY_COCO_VAR = 'PSA_POSE_TINY_COCO'    # read by the tiny configs of tests/configs
+TINY_COCO_SEED = 0           # with 6 images: 12 people, each with keypoints
+
+
+def make_tiny_coco(folder: str) -> str:
+    """Generated COCO person keypoints in the mini COCO's flat layout: 6 images (192x256, 12
+    people) and ``test_coco.json`` in ``folder``, and ``test_coco_det.json``, person detections (the
+    ground-truth boxes, scored), as mmpose's ``bbox_file`` reads them."""
+    from psa_pose.data import synth
+    tmp = os.path.join(folder, 'synth')
+    synth.generate(tmp, seed=TINY_COCO_SEED, train_images=1, val_images=6, image_size=(192, 256))
+    for name in os.listdir(os.path.join(tmp, 'val2017')):
+        os.replace(os.path.join(tmp, 'val2017', name), os.path.join(folder, name))
+    ann = os.path.join(folder, 'test_coco.json')
+    os.replace(os.path.join(tmp, 'annotations', 'person_keypoints_val2017.json'), ann)
+    shutil.rmtree(tmp)
+    with open(ann) as f:
+        gt = json.load(f)
+    dets = [{'image_id': a['image_id'], 'category_id': 1, 'bbox': a['bbox'],
+             'score': round(0.99 - 0.01 * i, 2)} for i, a in enumerate(gt['annotations'])]
+    with open(os.path.join(folder, 'test_coco_det.json'), 'w') as f:
+        json.dump(dets, f)
+    return folder
+
+
+def _tiny_coco() -> str:
+    """One tiny COCO per test session, for this process and every script it starts."""
+    folder = os.environ.get(TINY_COCO_VAR)
+    if folder and os.path.isfile(os.path.join(folder, 'test_coco.json')):
+        return folder               # a script of a test, or a test started by a test
+    folder = tempfile.mkdtemp(prefix='psa_pose_tiny_coco_')
+    atexit.register(shutil.rmtree, folder, True)
+    os.environ[TINY_COCO_VAR] = make_tiny_coco(folder)
+    return folder
+
+
+TINY_COCO = _tiny_coco()
+
+
+@pytest.fixture(scope='session')
+def tiny_coco() -> str:
+    """The generated data of the tiny configs (tests/configs): 6 images, 12 people, their
+    keypoints (test_coco.json) and detections (test_coco_det.json)."""
+    return TINY_COCO
 
 
 # The scripts run as a user runs them: from an unrelated directory, without PYTHONPATH, with

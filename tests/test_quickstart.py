@@ -1,6 +1,6 @@
 """The README's first command in its tiny setting (`scripts/quickstart.sh --tiny`), then what a
 user does next with its released checkpoint: the demo and the evaluation on the 4 real COCO
-images of ../shared with mmpose's `bbox_file` (person detections), not only GT boxes."""
+images (tests/conftest.py: mini_coco) with mmpose's `bbox_file` (person detections), not only GT boxes."""
 import glob
 import json
 import os
@@ -14,7 +14,7 @@ from PIL import Image
 from psa_pose.utils import UserError
 from psa_pose.tools.demo import read_bboxes
 from psa_pose.tools.publish import load_published, sha256_of
-from tests.conftest import MINI_COCO, REPO, SCRIPT_ENV, run_script
+from tests.conftest import REPO, SCRIPT_ENV, coco_mini_dir, run_script
 
 BASE = 'td-hm_res18_dark-1xb16-24e_synth-128x96'
 PSA = 'td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96'
@@ -32,6 +32,7 @@ def quickstart(tmp_path_factory):
     return exp, data, cwd, out.stdout
 
 
+@pytest.mark.slow
 def test_quickstart_runs_the_whole_job(quickstart):
     exp, data, _, stdout = quickstart
     # the steps in order, each announced
@@ -65,6 +66,7 @@ def test_quickstart_runs_the_whole_job(quickstart):
         assert str(path) in tail and os.path.exists(path)
 
 
+@pytest.mark.slow
 def test_quickstart_reuses_its_data_and_rejects_bad_arguments(quickstart, tmp_path):
     _, data, cwd, _ = quickstart
     assert (data / '.generated-with').read_text().strip() == '--train-images 32 --val-images 16'
@@ -74,9 +76,10 @@ def test_quickstart_reuses_its_data_and_rejects_bad_arguments(quickstart, tmp_pa
                                   'use res18 or hrnet-w16')
 
 
-DETS = os.path.join(MINI_COCO, 'test_coco_det_AP_H_56.json')
+DETS = os.path.join(coco_mini_dir() or '', 'test_coco_det_AP_H_56.json')  # with mini_coco
 
 
+@pytest.mark.slow
 def test_demo_draws_on_a_real_image(quickstart, tmp_path, mini_coco):
     exp, _, cwd, _ = quickstart
     [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
@@ -119,6 +122,7 @@ def test_read_bboxes(tmp_path, mini_coco):
         read_bboxes(DETS, str(tmp_path / '000000000001.jpg'))
 
 
+@pytest.mark.slow
 def test_real_images_with_person_detections(quickstart, tmp_path, mini_coco):
     """The synth config evaluated on the 4 real COCO images through mmpose's bbox_file: one
     prediction per detection box, pycocotools' AP equal to mmpose's CocoMetric."""
@@ -151,6 +155,7 @@ def test_real_images_with_person_detections(quickstart, tmp_path, mini_coco):
     assert ours['AP'] == pytest.approx(mmpose['coco/AP'], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_quickstart_narrow_hrnet(tmp_path):
     out = run('bash', f'{REPO}/scripts/quickstart.sh', '--tiny', '--arch', 'hrnet-w16',
               cwd=tmp_path, env={**ENV, 'EXP_DIR': str(tmp_path / 'exp'),

@@ -1,9 +1,10 @@
-# Tiny ResNet-18 SimpleBaseline on the 4 real COCO images of ../shared (GT boxes), for the
+# Tiny ResNet-18 SimpleBaseline on 4 generated COCO-format images (GT boxes), for the
 # end-to-end tests of the scripts: our ResNet-50 baseline config with only sizes, schedule and
-# data changed.
+# data changed. The data root is $PSA_POSE_TINY_COCO, which tests/conftest.py generates (any
+# folder with the images and test_coco.json beside them works, e.g. mmpose's tests/data/coco/).
 _base_ = '../../configs/resnet/td-hm_res50_8xb64-210e_coco-256x192.py'
 
-data_root = '{{ fileDirname }}/../../../shared/data/coco-val2017-mini/'
+data_root = '{{$PSA_POSE_TINY_COCO:data/tiny-coco}}/'
 codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2)
 model = dict(
     backbone=dict(depth=18, init_cfg=None),

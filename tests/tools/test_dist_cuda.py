@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.cuda,
                                  reason='needs a CUDA GPU (torch.cuda.is_available() is False)')]
 
 
-def test_dist_train_on_one_gpu(tmp_path, mini_coco):
+def test_dist_train_on_one_gpu(tmp_path, tiny_coco):
     work = tmp_path / 'work'
     run_script('bash', os.path.join(REPO, 'scripts', 'dist_train.sh'),
                os.path.join(REPO, 'tests', 'configs',

@@ -1,7 +1,7 @@
 """Distributed runs for real on this CPU-only machine: torchrun (scripts/dist_train.sh,
 dist_test.sh) and a single-node Slurm (scripts/slurm_train.sh, slurm_test.sh), 2 processes on
-the gloo backend, against one process. The tiny PSA ResNet-18 of tests/configs on the 4 real
-COCO images (12 people): 2 epochs of 3 iterations per rank."""
+the gloo backend, against one process. The tiny PSA ResNet-18 of tests/configs on 6 generated
+images (12 people, tests/conftest.py: tiny_coco): 2 epochs of 3 iterations per rank."""
 import glob
 import os
 import pickle
@@ -60,7 +60,7 @@ def assert_identical(a, b):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, mini_coco):
+def trained(tmp_path_factory, tiny_coco):
     """One uninterrupted 2-process torchrun training: (work dir, per-rank dumps, result)."""
     root = tmp_path_factory.mktemp('ddp')
     cfg = probe_config(root)

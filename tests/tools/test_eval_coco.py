@@ -9,8 +9,8 @@ from psa_pose.metrics import COCO_STATS, normalize_metrics
 from psa_pose.tools.eval_coco import evaluate, main
 
 
-def _gt(mini_coco):
-    return f'{mini_coco}/test_coco.json'
+def _gt(tiny_coco):
+    return f'{tiny_coco}/test_coco.json'
 
 
 def _results(gt_file, noise, seed=0):
@@ -30,22 +30,22 @@ def _results(gt_file, noise, seed=0):
     return out
 
 
-def test_ground_truth_as_predictions_gives_ap_1(mini_coco, tmp_path):
+def test_ground_truth_as_predictions_gives_ap_1(tiny_coco, tmp_path):
     path = tmp_path / 'gt_as_results.json'
-    path.write_text(json.dumps(_results(_gt(mini_coco), noise=0)))
-    metrics = evaluate(_gt(mini_coco), str(path))
+    path.write_text(json.dumps(_results(_gt(tiny_coco), noise=0)))
+    metrics = evaluate(_gt(tiny_coco), str(path))
     assert metrics['AP'] == 1.0 and metrics['AR'] == 1.0 and metrics['AP50'] == 1.0
 
 
-def test_pycocotools_equals_mmpose_xtcocotools(mini_coco, tmp_path):
+def test_pycocotools_equals_mmpose_xtcocotools(tiny_coco, tmp_path):
     """The same predictions through xtcocotools' COCOeval as mmpose's CocoMetric runs it."""
     from xtcocotools.coco import COCO
     from xtcocotools.cocoeval import COCOeval
-    results = _results(_gt(mini_coco), noise=4.0)
+    results = _results(_gt(tiny_coco), noise=4.0)
     path = tmp_path / 'noisy.json'
     path.write_text(json.dumps(results))
-    ours = evaluate(_gt(mini_coco), str(path))
-    coco = COCO(_gt(mini_coco))
+    ours = evaluate(_gt(tiny_coco), str(path))
+    coco = COCO(_gt(tiny_coco))
     ev = COCOeval(coco, coco.loadRes(str(path)), 'keypoints', sigmas=np.array(
         [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89])
         / 10.0, use_area=True)
@@ -58,11 +58,11 @@ def test_pycocotools_equals_mmpose_xtcocotools(mini_coco, tmp_path):
         assert ours[k] == pytest.approx(theirs[k], abs=1e-12), k
 
 
-def test_cli_writes_metrics(mini_coco, tmp_path, capsys):
+def test_cli_writes_metrics(tiny_coco, tmp_path, capsys):
     res = tmp_path / 'r.json'
-    res.write_text(json.dumps(_results(_gt(mini_coco), noise=0)))
+    res.write_text(json.dumps(_results(_gt(tiny_coco), noise=0)))
     out = tmp_path / 'm.json'
-    assert main(['--gt', _gt(mini_coco), '--results', str(res), '--out', str(out)]) == 0
+    assert main(['--gt', _gt(tiny_coco), '--results', str(res), '--out', str(out)]) == 0
     assert json.loads(out.read_text())['AP'] == 1.0
     assert '| 1.000 |' in capsys.readouterr().out
 
@@ -77,19 +77,19 @@ def test_cli_writes_metrics(mini_coco, tmp_path, capsys):
     (json.dumps([{'image_id': 7, 'category_id': 1, 'keypoints': [1, 2, 2] * 17, 'score': 1}]),
      'image_id 7 is not in'),
 ])
-def test_bad_results_get_one_line(mini_coco, tmp_path, content, message):
+def test_bad_results_get_one_line(tiny_coco, tmp_path, content, message):
     bad = tmp_path / 'bad.json'
     bad.write_text(content)
     with pytest.raises(UserError) as err:
-        evaluate(_gt(mini_coco), str(bad))
+        evaluate(_gt(tiny_coco), str(bad))
     assert str(bad) in str(err.value) and message in str(err.value)
     assert '\n' not in str(err.value)
 
 
-def test_missing_file_exits_2_without_output(mini_coco, tmp_path, capsys):
+def test_missing_file_exits_2_without_output(tiny_coco, tmp_path, capsys):
     out = tmp_path / 'm.json'
     with pytest.raises(SystemExit) as exc:
-        main(['--gt', _gt(mini_coco), '--results', str(tmp_path / 'nope.json'), '--out',
+        main(['--gt', _gt(tiny_coco), '--results', str(tmp_path / 'nope.json'), '--out',
               str(out)])
     assert exc.value.code == 2
     assert capsys.readouterr().err.strip() == \
@@ -109,13 +109,13 @@ def _fewer_keypoints(gt):
     (_fewer_keypoints, "not COCO keypoints JSON (annotations[0] has 42 keypoint values, the "
                        "dataset's 17 keypoints need 51)"),
 ])
-def test_bad_annotation_file_exits_2_without_output(mini_coco, tmp_path, capsys, make, problem):
+def test_bad_annotation_file_exits_2_without_output(tiny_coco, tmp_path, capsys, make, problem):
     """The same schema check as train/test's preflight (psa_pose.tools.cocofile)."""
     res = tmp_path / 'results.json'
-    res.write_text(json.dumps(_results(_gt(mini_coco), noise=0)))
+    res.write_text(json.dumps(_results(_gt(tiny_coco), noise=0)))
     gt = tmp_path / 'gt.json'
     if make is not None:
-        with open(_gt(mini_coco)) as f:
+        with open(_gt(tiny_coco)) as f:
             gt.write_text(json.dumps(make(json.load(f))))
     out = tmp_path / 'm.json'
     with pytest.raises(SystemExit) as exc:

@@ -37,14 +37,14 @@ def variant(arch, tag, psa_cfg):
 @pytest.mark.parametrize('tag,psa_cfg', VARIANTS,
                          ids=['baseline'] + [f"{c['mode']}-{c['formulation']}"
                                              for _, c in VARIANTS[1:]])
-def test_every_variant_exports_within_tolerance(arch, tag, psa_cfg, tmp_path, mini_coco,
+def test_every_variant_exports_within_tolerance(arch, tag, psa_cfg, tmp_path, tiny_coco,
                                                 capsys):
     from psa_pose.tools.export_onnx import export_onnx
     config, options = variant(arch, tag, psa_cfg)
     ckpt = random_checkpoint(config, str(tmp_path / 'm.pth'), options)
     out = tmp_path / 'm.onnx'
     diff = export_onnx(config, ckpt, str(out), input_shape=(96, 64), options=options,
-                       check_ann=os.path.join(mini_coco, 'test_coco.json'), check_samples=3)
+                       check_ann=os.path.join(tiny_coco, 'test_coco.json'), check_samples=3)
     assert diff <= 1e-4
     assert f'max |onnxruntime - pytorch| = {diff:.3g} on the heatmaps of 3 crops' in \
         capsys.readouterr().out
@@ -69,10 +69,10 @@ def small_res18(tmp_path_factory):
     return config, random_checkpoint(config, str(folder / 'm.pth'))
 
 
-def test_above_tolerance_writes_nothing(small_res18, tmp_path, mini_coco):
+def test_above_tolerance_writes_nothing(small_res18, tmp_path, tiny_coco):
     config, ckpt = small_res18
     out = _cli(config, ckpt, '--out', tmp_path / 'm.onnx', '--input-shape', '96', '64',
-               '--check-ann', os.path.join(mini_coco, 'test_coco.json'), '--check-samples', '2',
+               '--check-ann', os.path.join(tiny_coco, 'test_coco.json'), '--check-samples', '2',
                '--tolerance', '0', cwd=tmp_path)
     assert out.returncode == 2
     line = out.stderr.strip().splitlines()[-1]
@@ -81,11 +81,11 @@ def test_above_tolerance_writes_nothing(small_res18, tmp_path, mini_coco):
     assert os.listdir(tmp_path) == []
 
 
-def test_checkpoint_of_another_model_is_refused(small_res18, tmp_path, mini_coco):
+def test_checkpoint_of_another_model_is_refused(small_res18, tmp_path, tiny_coco):
     _, ckpt = small_res18
     config = os.path.join(SYNTH, ARCHS['hrnet-w16'].format('-psa-p'))
     out = _cli(config, ckpt, '--out', tmp_path / 'm.onnx',
-               '--check-ann', os.path.join(mini_coco, 'test_coco.json'), cwd=tmp_path)
+               '--check-ann', os.path.join(tiny_coco, 'test_coco.json'), cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.startswith(f"error: {ckpt}: does not fit the config's model: ")
     assert out.stderr.rstrip().endswith('; export it with the config it was trained with')
@@ -93,18 +93,18 @@ def test_checkpoint_of_another_model_is_refused(small_res18, tmp_path, mini_coco
     assert os.listdir(tmp_path) == []
 
 
-def test_baseline_checkpoint_for_a_psa_config_is_refused(tmp_path, mini_coco):
+def test_baseline_checkpoint_for_a_psa_config_is_refused(tmp_path, tiny_coco):
     base = os.path.join(SYNTH, ARCHS['res18'].format(''))
     ckpt = random_checkpoint(base, str(tmp_path / 'b.pth'))
     out = _cli(os.path.join(SYNTH, ARCHS['res18'].format('-psa-p')), ckpt, '--out',
-               tmp_path / 'm.onnx', '--check-ann', os.path.join(mini_coco, 'test_coco.json'),
+               tmp_path / 'm.onnx', '--check-ann', os.path.join(tiny_coco, 'test_coco.json'),
                cwd=tmp_path)
     assert out.returncode == 2
     assert 'PSA keys missing from it (e.g. backbone.layer1.0.psa.' in out.stderr
     assert os.listdir(tmp_path) == ['b.pth']
 
 
-def test_corrupt_release_is_refused(small_res18, tmp_path, mini_coco):
+def test_corrupt_release_is_refused(small_res18, tmp_path, tiny_coco):
     import shutil
     config, ckpt = small_res18
     release = tmp_path / 'm-00000000_20260101.pth'
@@ -126,13 +126,13 @@ def test_missing_test_set_says_what_to_do(small_res18, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_publish_adds_the_onnx_file(small_res18, tmp_path, mini_coco):
+def test_publish_adds_the_onnx_file(small_res18, tmp_path, tiny_coco):
     import hashlib
     from psa_pose.tools.export_onnx import export_onnx
     config, ckpt = small_res18
     onnx_file = tmp_path / 'export.onnx'
     export_onnx(config, ckpt, str(onnx_file), input_shape=(96, 64),
-                check_ann=os.path.join(mini_coco, 'test_coco.json'), check_samples=2)
+                check_ann=os.path.join(tiny_coco, 'test_coco.json'), check_samples=2)
     out = run_script(sys.executable, os.path.join(REPO, 'scripts', 'publish_model.py'), ckpt,
                      tmp_path / 'rel' / 'res18', '--config', 'x', '--onnx', onnx_file,
                      '--no-zoo', cwd=tmp_path)

@@ -1,7 +1,7 @@
 """Training that is killed, resumed, or diverges (psa_pose.engine's hooks, via train.py).
 
 A narrow tiny ResNet-18 (tests/configs/td-hm_res18-w16_1xb2-3e_minicoco-128x96.py: 3 epochs of
-6 iterations, random flip on) on the 4 real COCO images; faults come from the test-only
+6 iterations, random flip on) on the 12 people of 6 generated images; faults come from the test-only
 tests/tools/faults.py, chosen by PSA_FAULT_* variables.
 """
 import glob
@@ -50,7 +50,7 @@ def last_checkpoint(work):
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(tmp_path_factory, mini_coco):
+def uninterrupted(tmp_path_factory, tiny_coco):
     work = tmp_path_factory.mktemp('uninterrupted') / 'work'
     train(work)
     return work

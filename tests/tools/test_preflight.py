@@ -25,12 +25,12 @@ from psa_pose.utils import UserError
 from psa_pose.tools.preflight import check_config, check_weights, checked_runner
 from psa_pose.zoo import load_config
 from psa_pose import zoo
-from tests.conftest import MINI_COCO, REPO
+from tests.conftest import REPO, TINY_COCO
 
 BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
 PSA = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
-ANN = os.path.join(MINI_COCO, 'test_coco.json')
-DETS = os.path.join(MINI_COCO, 'test_coco_det_AP_H_56.json')
+ANN = os.path.join(TINY_COCO, 'test_coco.json')
+DETS = os.path.join(TINY_COCO, 'test_coco_det.json')
 # no PYTHONWARNINGS=ignore: the one stderr line must hold with Python's default warnings
 ENV = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
 # the data root as the tiny configs write it (relative to the config file; ends with '/')
@@ -61,12 +61,19 @@ def gt():
         return json.load(f)
 
 
-def test_the_tiny_configs_pass(mini_coco):
+def test_the_tiny_configs_pass():
     for config in (BASE, PSA):
         assert check_config(cfg_of(config=config), config, 'train') == []
         assert check_config(cfg_of(config=config), config, 'test') == []
-    # the real detection file of the 4 images, as mmpose's COCO configs use one
+    # a detection file of the images, as mmpose's COCO configs use one
     cfg = cfg_of({'test_dataloader.dataset.bbox_file': DETS})
+    assert check_config(cfg, PSA, 'test') == []
+
+
+def test_the_real_images_and_their_detection_file_pass(mini_coco):
+    cfg = cfg_of({'test_dataloader.dataset.data_root': f'{mini_coco}/',
+                  'test_dataloader.dataset.bbox_file': f'{mini_coco}/test_coco_det_AP_H_56.json',
+                  'test_evaluator.ann_file': f'{mini_coco}/test_coco.json'})
     assert check_config(cfg, PSA, 'test') == []
 
 
@@ -155,15 +162,18 @@ def test_bad_annotation_file(tmp_path, gt, make, problem):
 
 
 # -- c. detections (bbox_file) -----------------------------------------------------------------
-DET = {'image_id': 785, 'category_id': 1, 'bbox': [1.0, 2.0, 30.0, 40.0], 'score': 0.9}
+FIRST = json.load(open(ANN))['images'][0]
+IMAGE_ID = FIRST['id']
+DET = {'image_id': IMAGE_ID, 'category_id': 1, 'bbox': [1.0, 2.0, 30.0, 40.0], 'score': 0.9}
 
 
 @pytest.mark.parametrize('content,problem', [
     (None, 'no such detection file'),
-    ('[{"image_id": 785,', 'not valid JSON (Expecting'),
+    (f'[{{"image_id": {IMAGE_ID},', 'not valid JSON (Expecting'),
     ({'annotations': [DET]}, 'holds a JSON dict, not a list of detections'),
     ([], 'holds an empty list, not a list of detections'),
-    ([DET, {**DET, 'bbox': [1, 2, 3]}], 'detection #1 is not a detection ({"image_id": 785'),
+    ([DET, {**DET, 'bbox': [1, 2, 3]}],
+     f'detection #1 is not a detection ({{"image_id": {IMAGE_ID}'),
     ([{k: v for k, v in DET.items() if k != 'score'}], 'detection #0 is not a detection'),
     ([{k: v for k, v in DET.items() if k != 'category_id'}], 'detection #0 is not a detection'),
     ([[785, 1, 2, 3, 4]], 'detection #0 is not a detection ([785, 1, 2, 3, 4])'),
@@ -418,7 +428,7 @@ def test_tampered_published_checkpoint_is_refused_by_the_demo(tmp_path, capsys):
     bad, sha = _misnamed_release(tmp_path)
     out = tmp_path / 'demo.png'
     with pytest.raises(SystemExit) as exc:
-        demo_tool.main([PSA, str(bad), f'{MINI_COCO}/000000000785.jpg', '--out', str(out)])
+        demo_tool.main([PSA, str(bad), f'{TINY_COCO}/{FIRST["file_name"]}', '--out', str(out)])
     assert exc.value.code == 2
     assert capsys.readouterr().err == (
         f'error: {bad}: sha256 starts with {sha[:8]}, the name says {bad.name[5:13]}; the file '

@@ -1,6 +1,6 @@
 """Every script end to end on CPU: train -> test -> eval -> compare -> publish -> load.
 
-Tiny ResNet-18 twins (tests/configs) on the 4 real COCO images of ../shared, GT boxes.
+Tiny ResNet-18 twins (tests/configs) on 4 generated COCO-format images (tests/conftest.py: tiny_coco), GT boxes.
 """
 import glob
 import json
@@ -21,7 +21,7 @@ run = run_script
 
 
 @pytest.fixture(scope='module')
-def experiment(tmp_path_factory, mini_coco):
+def experiment(tmp_path_factory, tiny_coco):
     """compare_train.sh: both twins trained, tested and compared in one experiment folder."""
     cwd = tmp_path_factory.mktemp('elsewhere')
     exp = cwd / 'exp'
@@ -57,7 +57,7 @@ def test_compare_train_writes_one_experiment_folder(experiment):
     assert '| model | PSA | input |' in stdout
 
 
-def test_test_eval_publish_load(experiment, mini_coco):
+def test_test_eval_publish_load(experiment, tiny_coco):
     exp, cwd, _ = experiment
     work = exp / 'psa'
     run(sys.executable, f'{REPO}/scripts/test.py', PSA, work / 'epoch_2.pth', '--work-dir',
@@ -68,7 +68,7 @@ def test_test_eval_publish_load(experiment, mini_coco):
     results = json.loads((work / 'results.json').read_text())
     assert results and {'image_id', 'keypoints', 'score'} <= set(results[0])
     # pycocotools on mmpose's own results file gives mmpose's numbers
-    run(sys.executable, f'{REPO}/scripts/eval_coco.py', '--gt', f'{mini_coco}/test_coco.json',
+    run(sys.executable, f'{REPO}/scripts/eval_coco.py', '--gt', f'{tiny_coco}/test_coco.json',
         '--results', work / 'results.json', '--out', work / 'eval.json', cwd=cwd)
     ours = json.loads((work / 'eval.json').read_text())
     assert ours['AP'] == pytest.approx(metrics['coco/AP'], abs=1e-9)
