@@ -26,6 +26,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='torch.compile the backbone, neck and head forward')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
+    parser.add_argument('--check', action='store_true',
+                        help='only run the pre-flight checks and print what the run would use '
+                        '(data, detections, checkpoint); exit 0 or one-line errors')
     return parse_with_launcher(parser, argv)
 
 
@@ -57,6 +60,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
                 else cfg.test_evaluator
             evaluator.outfile_prefix = prefix
+        if args.check:
+            from .check_run import check_only
+            return check_only(cfg, args.config, 'test')
         runner = checked_runner(cfg, args.config, build_runner, 'test')
         if args.compile:
             from ..models.compile import compile_tensor_path

@@ -28,6 +28,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (e.g. '
                         'model.backbone.init_cfg.checkpoint=/path/to/weights.pth)')
+    parser.add_argument('--check', action='store_true',
+                        help='only run the pre-flight checks and print what the run would use '
+                        '(data, detections, pretrained weights); exit 0 or one-line errors')
     return parse_with_launcher(parser, argv)
 
 
@@ -61,6 +64,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     with one_line_errors():
         cfg = merge_args(zoo.load_config(args.config, args.cfg_options), args)
+        if args.check:
+            from .check_run import check_only
+            return check_only(cfg, args.config, 'train')
         runner = checked_runner(psa_pose.engine.add_safety_hooks(cfg), args.config,
                                 build_runner, 'train')
         runner.train()              # a NaN/inf loss: one line (engine.NonFiniteLossError)
