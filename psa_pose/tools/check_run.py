@@ -9,6 +9,7 @@ cache (a node without internet needs it there: ``scripts/fetch_pretrained.sh``).
 """
 import json
 import os.path as osp
+import warnings
 from typing import List
 
 from mmengine.config import Config
@@ -20,7 +21,9 @@ from .pretrained import describe, pretrained_sources
 
 def _dataset_lines(split: str, path: str, dataset_cfg: dict) -> List[str]:
     from mmpose.registry import DATASETS
-    ds = DATASETS.build({**dataset_cfg, 'lazy_init': True})
+    with warnings.catch_warnings():      # preflight built it already and said what it had to
+        warnings.simplefilter('ignore')
+        ds = DATASETS.build({**dataset_cfg, 'lazy_init': True})
     data = read_coco_keypoints(ds.ann_file, 'checked by the preflight')
     people = [a for a in data['annotations'] if not a.get('iscrowd')]
     with_kpts = sum(1 for a in people if a.get('num_keypoints', 1) > 0)

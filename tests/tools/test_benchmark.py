@@ -47,8 +47,12 @@ def test_quick_run_writes_report(tmp_path, capsys):
     row, = report['block']
     assert row['shape'] == [2, 16, 8, 6]
     for kind in ('fwd', 'train'):
-        assert set(row[f'{kind}_ms']) == set(benchmark.BLOCK_VARIANTS)
-        assert row[f'{kind}_speedup_fast_vs_direct'] > 0
+        ms = row[f'{kind}_ms']
+        assert set(ms) == set(benchmark.BLOCK_VARIANTS) and all(v > 0 for v in ms.values())
+        # the speedups are the ratios of the reported times
+        assert row[f'{kind}_speedup_fast_vs_direct'] == ms['paper_direct'] / ms['paper_fast']
+        assert row[f'{kind}_speedup_fast_vs_official'] == \
+            ms['official_direct'] / ms['paper_fast']
     assert report['settings']['threads'] == 1 and report['memory_method']
 
     table = capsys.readouterr().out

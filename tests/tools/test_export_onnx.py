@@ -33,10 +33,13 @@ def variant(arch, tag, psa_cfg):
     return config, options
 
 
-@pytest.mark.parametrize('arch', sorted(ARCHS))
-@pytest.mark.parametrize('tag,psa_cfg', VARIANTS,
-                         ids=['baseline'] + [f"{c['mode']}-{c['formulation']}"
-                                             for _, c in VARIANTS[1:]])
+# the default tier exports ResNet-18 with paper PSA_p; the other nine are slow (about 30 s each)
+@pytest.mark.parametrize('arch', [a if a == 'res18' else pytest.param(a, marks=pytest.mark.slow)
+                                  for a in sorted(ARCHS)])
+@pytest.mark.parametrize('tag,psa_cfg', [
+    (tag, c) if c == dict(mode='p', formulation='paper') else
+    pytest.param(tag, c, marks=pytest.mark.slow) for tag, c in VARIANTS],
+    ids=['baseline'] + [f"{c['mode']}-{c['formulation']}" for _, c in VARIANTS[1:]])
 def test_every_variant_exports_within_tolerance(arch, tag, psa_cfg, tmp_path, tiny_coco,
                                                 capsys):
     from psa_pose.tools.export_onnx import export_onnx
@@ -69,6 +72,7 @@ def small_res18(tmp_path_factory):
     return config, random_checkpoint(config, str(folder / 'm.pth'))
 
 
+@pytest.mark.slow
 def test_above_tolerance_writes_nothing(small_res18, tmp_path, tiny_coco):
     config, ckpt = small_res18
     out = _cli(config, ckpt, '--out', tmp_path / 'm.onnx', '--input-shape', '96', '64',
@@ -126,6 +130,7 @@ def test_missing_test_set_says_what_to_do(small_res18, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_publish_adds_the_onnx_file(small_res18, tmp_path, tiny_coco):
     import hashlib
     from psa_pose.tools.export_onnx import export_onnx

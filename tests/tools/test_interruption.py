@@ -56,6 +56,7 @@ def uninterrupted(tmp_path_factory, tiny_coco):
     return work
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_and_resumed_equals_uninterrupted(uninterrupted, tmp_path):
     """SIGKILL in epoch 2, resume from the checkpoint by name; SIGKILL in epoch 3, resume from
     the work dir: the same weights, bit for bit, and the same AP as one uninterrupted run."""
@@ -76,6 +77,7 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(uninterrupted, tmp_pa
     assert final_ap(work) == final_ap(uninterrupted)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('target,options', [
     # mmengine deletes the older checkpoints (max_keep_ckpts) before it saves the new one
     ('epoch_2.pth', ['default_hooks.checkpoint.max_keep_ckpts=1']),
@@ -107,6 +109,7 @@ def test_kill_while_saving_keeps_the_previous_checkpoint(uninterrupted, tmp_path
         assert sorted(p.name for p in work.glob('epoch_*.pth')) == ['epoch_2.pth']
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_training_with_one_line(tmp_path):
     """The loss of iteration 9 (epoch 2, batch 3) is NaN: exit 2 and one line naming it and
     the last good checkpoint; nothing is saved after it."""
@@ -127,6 +130,7 @@ def test_nan_loss_stops_training_with_one_line(tmp_path):
     assert last_checkpoint(work) == str(good)
 
 
+@pytest.mark.slow
 def test_non_finite_weights_are_never_saved(tmp_path):
     """The weights become NaN after the last iteration of epoch 1, whose loss was finite:
     the epoch's checkpoint is refused, and there was none before it."""

@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 
+from psa_pose import zoo
 from psa_pose.tools.publish import ChecksumError, load_published
 from tests.conftest import REPO, SCRIPT_ENV, run_script
 
@@ -32,6 +33,7 @@ def experiment(tmp_path_factory, tiny_coco):
     return exp, cwd, env_out.stdout
 
 
+@pytest.mark.slow
 def test_compare_train_writes_one_experiment_folder(experiment):
     exp, _, stdout = experiment
     for role, config in (('baseline', BASE), ('psa', PSA)):
@@ -57,6 +59,7 @@ def test_compare_train_writes_one_experiment_folder(experiment):
     assert '| model | PSA | input |' in stdout
 
 
+@pytest.mark.slow
 def test_test_eval_publish_load(experiment, tiny_coco):
     exp, cwd, _ = experiment
     work = exp / 'psa'
@@ -107,6 +110,7 @@ def test_test_eval_publish_load(experiment, tiny_coco):
     assert not (bad / 'm.json').exists()
 
 
+@pytest.mark.slow
 def test_resume_auto_continues(experiment):
     exp, cwd, _ = experiment
     run('bash', f'{REPO}/scripts/train.sh', PSA, '--work-dir', exp / 'psa', '--resume',
@@ -115,10 +119,15 @@ def test_resume_auto_continues(experiment):
     assert not (exp / 'psa' / 'epoch_4.pth').exists()
 
 
-def test_get_flops(tmp_path):
-    out = run(sys.executable, f'{REPO}/scripts/get_flops.py', PSA, '--input-shape', '256',
-              '192', cwd=tmp_path).stdout
-    assert 'input shape: 1x3x256x192' in out and 'params: ' in out and 'GFLOPs: ' in out
+def test_get_flops_gives_the_model_zoos_numbers(tmp_path):
+    name = 'td-hm_res50-psa-p_8xb64-210e_coco-256x192'
+    zoo_entry = zoo.read_results()[name]
+    out = run(sys.executable, f'{REPO}/scripts/get_flops.py', zoo.config_files()[name],
+              cwd=tmp_path).stdout
+    assert out.splitlines() == [
+        f'config: {name}.py', 'input shape: 1x3x256x192',
+        f'params: {zoo_entry["params"] / 1e6:.3f}M ({zoo_entry["params"]})',
+        f'GFLOPs: {zoo_entry["gflops"]:.3f}']
 
 
 @pytest.mark.parametrize('args,message', [
