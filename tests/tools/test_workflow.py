@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from psa_pose import zoo
+from psa_pose.tools import compare_ap, get_flops
 from psa_pose.tools.publish import ChecksumError, load_published
 from tests.conftest import REPO, SCRIPT_ENV, run_script
 
@@ -119,11 +120,11 @@ def test_resume_auto_continues(experiment):
     assert not (exp / 'psa' / 'epoch_4.pth').exists()
 
 
-def test_get_flops_gives_the_model_zoos_numbers(tmp_path):
+def test_get_flops_gives_the_model_zoos_numbers(capsys):
     name = 'td-hm_res50-psa-p_8xb64-210e_coco-256x192'
     zoo_entry = zoo.read_results()[name]
-    out = run(sys.executable, f'{REPO}/scripts/get_flops.py', zoo.config_files()[name],
-              cwd=tmp_path).stdout
+    assert get_flops.main([zoo.config_files()[name]]) == 0
+    out = capsys.readouterr().out
     assert out.splitlines() == [
         f'config: {name}.py', 'input shape: 1x3x256x192',
         f'params: {zoo_entry["params"] / 1e6:.3f}M ({zoo_entry["params"]})',
@@ -136,16 +137,19 @@ def test_get_flops_gives_the_model_zoos_numbers(tmp_path):
     (['{tmp}/bad.json'], 'bad.json: not valid JSON'),
     (['{tmp}/noap.json'], 'noap.json: no COCO AP in it'),
 ])
-def test_compare_ap_bad_inputs(tmp_path, args, message):
+def test_compare_ap_bad_inputs(tmp_path, args, message, capsys, monkeypatch):
+    """In this process (the script is compare_ap.main; compare_train.sh runs it for real)."""
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'bad.json').write_text('{')
     (tmp_path / 'noap.json').write_text('{"config": "td-hm_res50_8xb64-210e_coco-256x192"}')
     args = [a.format(tmp=tmp_path) for a in args]
-    res = run(sys.executable, f'{REPO}/scripts/compare_ap.py', *args, '--out-dir',
-              tmp_path / 'out', cwd=tmp_path, check=False)
-    assert res.returncode == 2
-    assert res.stderr.startswith('error: ') and message in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        compare_ap.main([*args, '--out-dir', str(tmp_path / 'out')])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and message in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / 'out').exists()
 
 
