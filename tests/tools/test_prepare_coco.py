@@ -18,6 +18,7 @@ import torch
 from psa_pose import zoo
 from psa_pose.tools import prepare_coco, pretrained
 from psa_pose.tools.prepare_coco import ARCHIVES, DETECTIONS
+from psa_pose.utils import UserError
 from tests.conftest import REPO, SCRIPT_ENV, run_script
 
 CONFIG = zoo.config_files()['td-hm_res50-psa-p_8xb64-210e_coco-256x192']
@@ -221,3 +222,25 @@ def test_prepare_fetch_and_check_a_coco_config_offline(archives, tmp_path, monke
     assert f'test:   person boxes data/coco/{DETECTIONS}: {people} detections' in \
         res.stdout.splitlines()
     assert not (tmp_path / 'work_dirs').exists()
+
+
+def test_fetch_pretrained_from_a_file_url_into_the_cache(tmp_path, monkeypatch, capsys):
+    """What fetch_pretrained.sh does per URL, with a made-up file: into the empty cache under
+    the URL's file name, left alone once there; a mirror without it is one line."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    url = 'https://download.openmmlab.com/mmpose/pretrain_models/hrnet_w32-36af842e.pth'
+    mirror = tmp_path / 'mirror'
+    mirror.mkdir()
+    (mirror / 'hrnet_w32-36af842e.pth').write_bytes(b'weights')
+    cached = tmp_path / 'torch' / 'hub' / 'checkpoints' / 'hrnet_w32-36af842e.pth'
+    assert pretrained.cache_path(url) == str(cached)
+    assert pretrained.fetch(url, f'file://{mirror}') == (str(cached), True)
+    assert cached.read_bytes() == b'weights'
+    assert pretrained.fetch(url, f'file://{tmp_path}/elsewhere') == (str(cached), False)
+    assert pretrained.describe(url) == f'{url} -> {cached} (in the local cache)'
+    os.remove(cached)
+    with pytest.raises(UserError) as err:
+        pretrained.fetch(url, str(tmp_path / 'elsewhere'))        # a plain folder works too
+    assert str(err.value).startswith(f'file://{tmp_path}/elsewhere/hrnet_w32-36af842e.pth: '
+                                     f'cannot be fetched (')
+    assert not list((tmp_path / 'torch' / 'hub' / 'checkpoints').iterdir())   # no partial file
