@@ -17,6 +17,7 @@ def _graphs_and_breaks(fn, *args):
     return out, counters['stats']['unique_graphs'], sum(counters['graph_break'].values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('mode,formulation', MODES)
 def test_psa_backbone_training_forward_is_one_graph(mode, formulation):
     """No graph breaks in training (where the eager path keeps recompute recipes) nor in

@@ -33,13 +33,11 @@ def variant(arch, tag, psa_cfg):
     return config, options
 
 
-# the default tier exports ResNet-18 with paper PSA_p; the other nine are slow (about 30 s each)
-@pytest.mark.parametrize('arch', [a if a == 'res18' else pytest.param(a, marks=pytest.mark.slow)
-                                  for a in sorted(ARCHS)])
-@pytest.mark.parametrize('tag,psa_cfg', [
-    (tag, c) if c == dict(mode='p', formulation='paper') else
-    pytest.param(tag, c, marks=pytest.mark.slow) for tag, c in VARIANTS],
-    ids=['baseline'] + [f"{c['mode']}-{c['formulation']}" for _, c in VARIANTS[1:]])
+@pytest.mark.slow          # each export runs torch's dynamo exporter: 30 s or more on 2 cores
+@pytest.mark.parametrize('arch', sorted(ARCHS))
+@pytest.mark.parametrize('tag,psa_cfg', VARIANTS,
+                         ids=['baseline'] + [f"{c['mode']}-{c['formulation']}"
+                                             for _, c in VARIANTS[1:]])
 def test_every_variant_exports_within_tolerance(arch, tag, psa_cfg, tmp_path, tiny_coco,
                                                 capsys):
     from psa_pose.tools.export_onnx import export_onnx

@@ -135,7 +135,7 @@ def test_bad_psa_arguments(kwargs, message):
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize('name', [W32, R50])
+@pytest.mark.parametrize('name', [pytest.param(W32, marks=pytest.mark.slow), R50])
 def test_psa_cfg_none_is_the_baseline(name):
     baseline = build_pose_model(name, backbone_type=mmpose_config(name).model.backbone.type)
     ours = build_pose_model(name, psa_cfg=None)
@@ -199,7 +199,8 @@ def test_deepcopy_keeps_psa_hooks_on_the_copy():
         assert not torch.allclose(clone(x)[0], model(x)[0])
 
 
-@pytest.mark.parametrize('make,mode', [(_resnet, 'p'), (_hrnet, 's')])
+@pytest.mark.parametrize('make,mode', [(_resnet, 'p'),
+                                       pytest.param(_hrnet, 's', marks=pytest.mark.slow)])
 def test_training_recomputes_psa_outputs_exactly(make, mode):
     """Training forward keeps each PSA output as a recipe for the next conv's backward;
     the gradients are bit-identical to keeping the outputs."""
