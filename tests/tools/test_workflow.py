@@ -1,6 +1,7 @@
 """Every script end to end on CPU: train -> test -> eval -> compare -> publish -> load.
 
-Tiny ResNet-18 twins (tests/configs) on 4 generated COCO-format images (tests/conftest.py: tiny_coco), GT boxes.
+Tiny ResNet-18 twins (tests/configs) on 6 generated COCO-format images, 12 people
+(tests/conftest.py: tiny_coco), GT boxes.
 """
 import glob
 import json
