@@ -24,6 +24,7 @@ def coco_people(mini_coco):
             for im in coco['images'] if im['id'] in people}
 
 
+@pytest.mark.slow           # res18_onnx fits a model and exports it (about 100 s)
 def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
     from mmpose.apis import inference_topdown, init_model
     config, ckpt, onnx_file = res18_onnx
@@ -47,6 +48,7 @@ def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
     assert labelled == 181
 
 
+@pytest.mark.slow           # res18_onnx fits a model and exports it (about 100 s)
 def test_the_crops_are_mmposes(res18_onnx, mini_coco):
     """The affine crop and normalisation equal mmpose's test pipeline + data preprocessor."""
     import torch
@@ -104,6 +106,7 @@ def test_unsupported_codec_is_refused():
                             "mmpose's inference_topdown for this model")
 
 
+@pytest.mark.slow           # res18_onnx fits a model and exports it (about 100 s)
 def test_script_runs_without_torch_or_mmpose(res18_onnx, mini_coco, tmp_path):
     """scripts/onnx_infer.py with torch, mmpose, mmengine and mmcv made unimportable."""
     _, _, onnx_file = res18_onnx
