@@ -151,7 +151,11 @@ def accumulate(ie: ImageEval, counts: np.ndarray, chunk_elems: int = 4_000_000
     out = {}
     for name, iou, area, is_ap in _SUMMARY:
         a = ie.area_labels.index(area)
-        t = slice(None) if iou is None else np.where(iou == ie.iou_thrs)[0]
+        if iou is None:
+            t = slice(None)
+        else:
+            [i] = np.where(iou == ie.iou_thrs)[0]
+            t = slice(i, i + 1)      # a slice, not an index array: keeps the axes in place
         values = precision[:, t, :, :, a] if is_ap else recall[:, t, :, a]
         # summarize()'s mean over the entries > -1, row by row for the same float sums
         out[name] = np.array([np.mean(v[v > -1]) if (v > -1).any() else -1.0
@@ -193,6 +197,20 @@ class Bootstrap(NamedTuple):
     seed: int
 
 
+def pool_seeds(per_seed: Sequence[Dict[str, np.ndarray]], seed: int,
+               metrics: Sequence[str] = REPORTED) -> Dict[str, np.ndarray]:
+    """One model's bootstrap values pooled over its seeds: each resample b draws the seeds with
+    replacement (from ``seed``, so every model with as many seeds draws the same ones, which
+    keeps seed k of two models paired) and averages their values on that resample."""
+    num_seeds = len(per_seed)
+    if num_seeds == 1:
+        return {m: per_seed[0][m] for m in metrics}
+    num_b = len(per_seed[0][metrics[0]])
+    picks = np.random.default_rng([seed, 1]).integers(0, num_seeds, size=(num_b, num_seeds))
+    cols = np.arange(num_b)[:, None]
+    return {m: np.stack([v[m] for v in per_seed])[picks, cols].mean(axis=1) for m in metrics}
+
+
 def paired_bootstrap(models: Sequence[Sequence[ImageEval]], num_resamples: int = 1000,
                      seed: int = 0, metrics: Sequence[str] = REPORTED) -> Bootstrap:
     """``models[m][s]``: model m's evaluation of seed s (all on one ground truth, the same
@@ -206,15 +224,8 @@ def paired_bootstrap(models: Sequence[Sequence[ImageEval]], num_resamples: int =
             if ie.image_ids != image_ids:
                 raise ValueError('all results must be evaluated on the same ground truth')
     counts = resample_counts(len(image_ids), num_resamples, seed)
-    num_seeds = len(models[0])
-    picks = np.random.default_rng([seed, 1]).integers(0, num_seeds,
-                                                      size=(num_resamples, num_seeds))
-    cols = np.arange(num_resamples)[:, None]
-    pooled = []
-    for runs in models:
-        per_seed = [accumulate(ie, counts) for ie in runs]       # seed -> metric -> (B,)
-        pooled.append({m: np.stack([v[m] for v in per_seed])[picks, cols].mean(axis=1)
-                       if num_seeds > 1 else per_seed[0][m] for m in metrics})
+    pooled = [pool_seeds([accumulate(ie, counts) for ie in runs], seed, metrics)
+              for runs in models]
     return Bootstrap(pooled, num_resamples, len(image_ids), seed)
 
 

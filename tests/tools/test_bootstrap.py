@@ -106,3 +106,15 @@ def test_interval_and_verdict():
     assert bs.verdict([-0.1, 0.0]) == 'no detectable difference'
     assert bs.seed_stats([0.4, 0.5]) == (0.45, pytest.approx(0.0707106781, abs=1e-9))
     assert bs.seed_stats([0.4]) == (0.4, None)
+
+
+def test_many_resamples_equal_one_at_a_time(synth):
+    """Rows are independent: accumulating 5 count vectors at once equals each alone."""
+    gt_file, files, _ = synth
+    ie = bs.image_eval(run_cocoeval(str(gt_file), str(files['good'])))
+    counts = bs.resample_counts(len(ie.image_ids), 5, seed=0)
+    together = bs.accumulate(ie, counts, chunk_elems=1)
+    for b in range(5):
+        alone = bs.accumulate(ie, counts[b:b + 1])
+        for name in COCO_STATS:
+            assert together[name].shape == (5,) and together[name][b] == alone[name][0], name
