@@ -150,6 +150,72 @@ def test_shell_wrappers_explain_their_usage(tmp_path):
         assert res.returncode == 2 and f'usage: ' in res.stderr and usage in res.stderr, script
 
 
+FAKE_PYTHON = r"""#!/usr/bin/env bash
+# stands in for python: records the call, writes what train.py / test.py would
+echo "$*" >> "$CALL_LOG"
+script=$(basename "$1"); shift
+work=; out=; res=
+while [[ $# -gt 0 ]]; do
+  case $1 in --work-dir) work=$2 ;; --out) out=$2 ;; --coco-results) res=$2 ;; esac; shift
+done
+case $script in
+  train.py)
+    mkdir -p "$work"; echo "$work/epoch_1.pth" > "$work/last_checkpoint"
+    if [[ "$work" == *"$KILL_IN" && ! -f "$KILLED" ]]; then touch "$KILLED"; exit 137; fi ;;
+  test.py) echo '{}' > "$out"; echo '[]' > "$res" ;;
+esac
+"""
+
+
+def test_compare_train_seeds_resume_after_a_kill(tmp_path):
+    """--seeds 2 killed while training the second seed's PSA twin: the same command again
+    skips the three finished runs and resumes the killed one."""
+    fake = tmp_path / 'python'
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    exp, log = tmp_path / 'exp', tmp_path / 'calls'
+    env = {**ENV, 'PYTHON': str(fake), 'CALL_LOG': str(log), 'EXP_DIR': str(exp),
+           'KILL_IN': 'psa/seed-1', 'KILLED': str(tmp_path / 'killed')}
+    cmd = ['bash', f'{REPO}/scripts/compare_train.sh', BASE, PSA, '1', '--seeds', '2', '--amp']
+
+    def calls():
+        out = []
+        for line in log.read_text().splitlines():
+            words = line.split()
+            script = os.path.basename(words[0])
+            if script == 'compare_ap.py':
+                out.append((script, *[os.path.relpath(w, exp) for w in words[1:3]]))
+                continue
+            work = words[words.index('--work-dir') + 1]
+            out.append((script, os.path.relpath(work, exp), *(
+                w for w in words if w.startswith('randomness') or w in ('--resume', '--amp'))))
+        log.unlink()
+        return out
+
+    first = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert first.returncode == 137
+    assert calls() == [
+        ('train.py', 'baseline/seed-0', 'randomness.seed=0', '--amp'),
+        ('test.py', 'baseline/seed-0/test'),
+        ('train.py', 'psa/seed-0', 'randomness.seed=0', '--amp'),
+        ('test.py', 'psa/seed-0/test'),
+        ('train.py', 'baseline/seed-1', 'randomness.seed=1', '--amp'),
+        ('test.py', 'baseline/seed-1/test'),
+        ('train.py', 'psa/seed-1', 'randomness.seed=1', '--amp')]
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert calls() == [('train.py', 'psa/seed-1', 'randomness.seed=1', '--resume', '--amp'),
+                       ('test.py', 'psa/seed-1/test'),
+                       ('compare_ap.py', 'baseline', 'psa')]
+    assert again.stdout.count('finished before') == 3
+    bad = subprocess.run(cmd[:5] + ['--seeds', 'x'], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith(
+        'error: --seeds x: needs a count N (seeds 0..N-1) or a list like 0,1,2')
+
+
 @pytest.mark.parametrize('script,args,expected', [
     ('dist_train.sh', ['CFG.py', '8', '--amp'],
      '-m torch.distributed.run --nnodes=2 --node_rank=1 --master_addr=10.1.2.3 '
