@@ -69,4 +69,5 @@ else
     done
   done
 fi
-"$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline" "$EXP_DIR/psa" --out-dir "$EXP_DIR" ${COMPARE_ARGS:-}
+# NO_COMPARE=1: leave the comparison to the caller (quickstart.sh runs it as its own step)
+[[ ${NO_COMPARE:-0} == 1 ]] || "$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline" "$EXP_DIR/psa" --out-dir "$EXP_DIR" ${COMPARE_ARGS:-}

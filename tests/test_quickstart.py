@@ -45,11 +45,20 @@ def test_quickstart_runs_the_whole_job(quickstart):
     for row, role in zip(rows, ('baseline', 'psa')):
         ours = json.loads((exp / role / 'pycocotools.json').read_text())
         mmpose = json.loads((exp / role / 'metrics.json').read_text())
-        assert row['AP'] == ours['AP'] and row['source'] == str(exp / role / 'pycocotools.json')
+        # the table's AP is pycocotools' on the run's own results file, found by itself
+        assert row['AP'] == ours['AP'] and row['source'] == str(exp / role / 'metrics.json')
         assert ours['AP'] == pytest.approx(mmpose['coco/AP'], abs=1e-9)
-    assert rows[1]['delta_AP'] == pytest.approx(rows[1]['AP'] - rows[0]['AP'])
+        assert mmpose['coco_results'] == str(exp / role / 'results.json')
+        assert mmpose['ann_file'] == str(data / 'annotations' / 'person_keypoints_val2017.json')
+        assert 0 <= row['AP_ci'][0] <= row['AP_ci'][1] <= 1
+        assert row['bootstrap'] == {'resamples': 1000, 'seed': 0, 'images': 16, 'level': 0.95}
+    assert rows[1]['delta_AP'] == rows[1]['AP'] - rows[0]['AP']
+    low, high = rows[1]['delta_AP_ci']
+    assert rows[1]['verdict'] == ('better' if low > 0 else 'worse' if high < 0 else
+                                  'no detectable difference')
     table = (exp / 'compare.md').read_text()
-    assert table in stdout and f'| {PSA} | p (paper) | 128x96 |' in table
+    assert table.split('\n\n')[0] in stdout and f'| {PSA} | p (paper) | 128x96 |' in table
+    assert f"| {rows[1]['verdict']} |" in table and 'Verdict: better / worse' in stdout
     assert (exp / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     # the released PSA checkpoint: hash-named, loadable, with its config and metrics
     [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
@@ -72,6 +81,9 @@ def test_quickstart_reuses_its_data_and_rejects_bad_arguments(quickstart, tmp_pa
     assert res.returncode == 2
     assert res.stderr.strip() == ('error: --arch vgg: no such synth configs in configs/synth/; '
                                   'use res18 or hrnet-w16')
+    res = run('bash', f'{REPO}/scripts/quickstart.sh', '--seeds', '0', cwd=cwd, check=False)
+    assert res.returncode == 2
+    assert res.stderr.strip() == 'error: --seeds 0: needs a number of seeds, e.g. --seeds 3'
 
 
 DETS = os.path.join(MINI_COCO, 'test_coco_det_AP_H_56.json')

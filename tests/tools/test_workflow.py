@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 
+from psa_pose.tools.bootstrap import VERDICTS
 from psa_pose.tools.publish import ChecksumError, load_published
 from tests.conftest import REPO, SCRIPT_ENV, run_script
 
@@ -44,7 +45,11 @@ def test_compare_train_writes_one_experiment_folder(experiment):
     assert [r['psa'] for r in rows] == ['-', 'p (paper)']
     base, psa = rows
     assert psa['baseline'] == base['config']
-    assert psa['delta_AP'] == pytest.approx(psa['AP'] - base['AP'])
+    assert psa['delta_AP'] == psa['AP'] - base['AP']
+    # the folders found their COCO results and ground truth: intervals on the 4 images
+    assert psa['bootstrap']['images'] == 4 and 0 <= base['AP_ci'][0] <= base['AP_ci'][1] <= 1
+    low, high = psa['delta_AP_ci']
+    assert low <= high and psa['verdict'] in VERDICTS
     # ResNet-18 (11,176,512) + HeatmapHead (4,200,209); + 2 paper PSA blocks (2c^2+3c each)
     # of widths 64, 128, 256 and 512
     assert base['params'] == 15_376_721
