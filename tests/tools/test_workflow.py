@@ -172,15 +172,27 @@ esac
 """
 
 
-def test_compare_train_seeds_resume_after_a_kill(tmp_path):
-    """--seeds 2 killed while training the second seed's PSA twin: the same command again
-    skips the three finished runs and resumes the killed one."""
+SEED_RUNS = [('train.py', 'baseline/seed-0', 'randomness.seed=0', '--amp'),
+             ('test.py', 'baseline/seed-0/test'),
+             ('train.py', 'psa/seed-0', 'randomness.seed=0', '--amp'),
+             ('test.py', 'psa/seed-0/test'),
+             ('train.py', 'baseline/seed-1', 'randomness.seed=1', '--amp'),
+             ('test.py', 'baseline/seed-1/test'),
+             ('train.py', 'psa/seed-1', 'randomness.seed=1', '--amp'),
+             ('test.py', 'psa/seed-1/test')]
+
+
+@pytest.mark.parametrize('killed', [4, 6])
+def test_compare_train_seeds_resume_after_a_kill(tmp_path, killed):
+    """--seeds 2 killed after its first seed (in the second seed's baseline training) or later
+    (in its PSA training): the same command again skips the finished runs, resumes the killed
+    one from its checkpoint and trains the rest."""
     fake = tmp_path / 'python'
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)
     exp, log = tmp_path / 'exp', tmp_path / 'calls'
     env = {**ENV, 'PYTHON': str(fake), 'CALL_LOG': str(log), 'EXP_DIR': str(exp),
-           'KILL_IN': 'psa/seed-1', 'KILLED': str(tmp_path / 'killed')}
+           'KILL_IN': SEED_RUNS[killed][1], 'KILLED': str(tmp_path / 'killed')}
     cmd = ['bash', f'{REPO}/scripts/compare_train.sh', BASE, PSA, '1', '--seeds', '2', '--amp']
 
     def calls():
@@ -200,21 +212,13 @@ def test_compare_train_seeds_resume_after_a_kill(tmp_path):
     first = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=60)
     assert first.returncode == 137
-    assert calls() == [
-        ('train.py', 'baseline/seed-0', 'randomness.seed=0', '--amp'),
-        ('test.py', 'baseline/seed-0/test'),
-        ('train.py', 'psa/seed-0', 'randomness.seed=0', '--amp'),
-        ('test.py', 'psa/seed-0/test'),
-        ('train.py', 'baseline/seed-1', 'randomness.seed=1', '--amp'),
-        ('test.py', 'baseline/seed-1/test'),
-        ('train.py', 'psa/seed-1', 'randomness.seed=1', '--amp')]
+    assert calls() == SEED_RUNS[:killed + 1]
     again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=60)
     assert again.returncode == 0, again.stderr
-    assert calls() == [('train.py', 'psa/seed-1', 'randomness.seed=1', '--resume', '--amp'),
-                       ('test.py', 'psa/seed-1/test'),
-                       ('compare_ap.py', 'baseline', 'psa')]
-    assert again.stdout.count('finished before') == 3
+    resumed = (*SEED_RUNS[killed][:3], '--resume', '--amp')
+    assert calls() == [resumed, *SEED_RUNS[killed + 1:], ('compare_ap.py', 'baseline', 'psa')]
+    assert again.stdout.count('finished before') == killed // 2
     bad = subprocess.run(cmd[:5] + ['--seeds', 'x'], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith(
