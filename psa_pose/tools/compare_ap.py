@@ -390,13 +390,16 @@ def explain(rows: List[dict]) -> str:
 
 
 def _flat(row: dict) -> dict:
+    """A row as CSV columns: intervals as ``*_low`` / ``*_high``, per-metric dicts spread out
+    (``AP50_ci_low``, ``delta_AP50``, ``verdict_AP50``, ...)."""
     out = {}
     for key, value in row.items():
-        if isinstance(value, dict):
-            for k, v in value.items():
-                out.update(_flat({f'{key}_{k}': v}))
-        elif key.endswith('ci') and isinstance(value, list) or \
-                key.endswith('ci') and value is None:
+        if key in ('ci', 'delta_ci', 'delta', 'verdicts', 'bootstrap'):
+            for m, v in (value or {}).items():
+                name = {'ci': f'{m}_ci', 'delta_ci': f'delta_{m}_ci', 'delta': f'delta_{m}',
+                        'verdicts': f'verdict_{m}', 'bootstrap': f'bootstrap_{m}'}[key]
+                out.update(_flat({name: v}))
+        elif key.endswith('_ci'):
             out[f'{key}_low'], out[f'{key}_high'] = value if value else (None, None)
         elif isinstance(value, list):
             out[key] = ' '.join(map(str, value))

@@ -50,7 +50,7 @@ def test_results_files_directly(files, tmp_path, capsys):
     assert '| ΔAP 95% CI | verdict |' in md and '| worse |' in md and md in out.out + '\n'
     [_, row] = list(csv.DictReader(open(tmp_path / 'compare.csv')))
     assert float(row['delta_AP_ci_high']) == other['delta_AP_ci'][1]
-    assert row['verdict'] == 'worse' and row['verdicts_AP'] == 'worse'
+    assert row['verdict'] == 'worse' and row['verdict_AP'] == 'worse' and float(row['AP50_ci_low']) == other['ci']['AP50'][0]
     assert (tmp_path / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
