@@ -133,8 +133,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"{r['people']} people, {r['detections']} detections (baseline, PSA)")
     print(f"evaluate (pycocotools, once per model): {r['evaluate_s']:.1f} s")
     print(f"bootstrap B={r['resamples']} (both models): {r['bootstrap_s']:.1f} s")
-    print(f"AP {r['AP'][0]:.3f} {r['AP_ci'][0]} / {r['AP'][1]:.3f} {r['AP_ci'][1]}; "
-          f"ΔAP {r['delta_AP']:+.4f} {r['delta_AP_ci']}: {r['verdict']}")
+    ci = [f'[{lo:.3f}, {hi:.3f}]' for lo, hi in r['AP_ci']]
+    lo, hi = r['delta_AP_ci']
+    print(f"AP baseline {r['AP'][0]:.3f} {ci[0]}, PSA {r['AP'][1]:.3f} {ci[1]}; "
+          f"ΔAP {r['delta_AP']:+.4f} [{lo:+.4f}, {hi:+.4f}]: {r['verdict']}")
     if args.out:
         write_json(r, args.out)
     return 0

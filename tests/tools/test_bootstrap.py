@@ -118,3 +118,18 @@ def test_many_resamples_equal_one_at_a_time(synth):
         alone = bs.accumulate(ie, counts[b:b + 1])
         for name in COCO_STATS:
             assert together[name].shape == (5,) and together[name][b] == alone[name][0], name
+
+
+def test_benchmark_generates_a_coco_sized_problem_small(tmp_path, capsys):
+    """The benchmark's generator and timing loop on a small ground truth."""
+    from psa_pose.tools.benchmark_bootstrap import main
+    gt = make_gt(500, 600, seed=0)
+    assert len(gt['images']) == 500 and len(gt['annotations']) == 600
+    with_people = {a['image_id'] for a in gt['annotations']}
+    assert 150 < len(with_people) < 350                 # most images hold nobody, as in COCO
+    assert main(['--images', '200', '--people', '240', '--bootstrap', '20', '--out',
+                 str(tmp_path / 'b.json')]) == 0
+    r = json.loads((tmp_path / 'b.json').read_text())
+    assert (r['images'], r['people'], r['resamples']) == (200, 240, 20)
+    assert r['verdict'] in bs.VERDICTS and r['bootstrap_s'] > 0
+    assert 'bootstrap B=20 (both models)' in capsys.readouterr().out
