@@ -159,8 +159,9 @@ def load_runs(path: str) -> List[dict]:
     if osp.isdir(path) and not _is_run_folder(path):
         seeds = _seed_dirs(path)
         if seeds:
-            return [load_run(p, seed=k) for k, p in seeds if _is_run_folder(p)] or \
-                [load_run(seeds[0][1])]
+            # a seed still training (no metrics.json yet) is left out until it is tested
+            done = [(k, p) for k, p in seeds if osp.isfile(osp.join(p, 'metrics.json'))]
+            return [load_run(p, seed=k) for k, p in done] or [load_run(seeds[0][1])]
         roles = sorted(d for d in os.listdir(path) if osp.isdir(osp.join(path, d)) and (
             _is_run_folder(osp.join(path, d)) or _seed_dirs(osp.join(path, d))))
         if roles:
