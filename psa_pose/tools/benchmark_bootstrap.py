@@ -89,7 +89,8 @@ def make_results(gt: dict, noise: float, seed: int = 0, miss: float = 0.05,
     return out
 
 
-def run(num_images: int, num_people: int, resamples: int, seed: int) -> Dict:
+def run(num_images: int, num_people: int, resamples: int, seed: int,
+        false_per_image: float = 0.3) -> Dict:
     """Generate, evaluate once per model, bootstrap; the timings in seconds and the result."""
     gt = make_gt(num_images, num_people, seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,7 +101,7 @@ def run(num_images: int, num_people: int, resamples: int, seed: int) -> Dict:
         for name, noise, s in (('baseline', 0.05, seed + 1), ('psa', 0.048, seed + 2)):
             files.append(os.path.join(tmp, f'{name}.json'))
             with open(files[-1], 'w') as f:
-                json.dump(make_results(gt, noise, s), f)
+                json.dump(make_results(gt, noise, s, false_per_image=false_per_image), f)
         t0 = time.perf_counter()
         evals = [bs.image_eval(run_cocoeval(gt_file, path)) for path in files]
         t1 = time.perf_counter()
@@ -125,11 +126,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--people', type=int, default=6000)
     parser.add_argument('--bootstrap', type=int, default=1000, help='resamples B')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--false-per-image', type=float, default=0.3,
+                        help='mean false positives per image with people')
     parser.add_argument('--out', help='write the timings here as JSON')
     args = parser.parse_args(argv)
     print(f'generating {args.images} images, {args.people} people; evaluating 2 results '
           f'files once each, then {args.bootstrap} paired resamples ...', flush=True)
-    r = run(args.images, args.people, args.bootstrap, args.seed)
+    r = run(args.images, args.people, args.bootstrap, args.seed, args.false_per_image)
     print(f"{r['people']} people, {r['detections']} detections (baseline, PSA)")
     print(f"evaluate (pycocotools, once per model): {r['evaluate_s']:.1f} s")
     print(f"bootstrap B={r['resamples']} (both models): {r['bootstrap_s']:.1f} s")
