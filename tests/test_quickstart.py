@@ -174,3 +174,25 @@ def test_quickstart_narrow_hrnet(tmp_path):
     [released] = glob.glob(str(tmp_path / 'exp' / 'release' / '*.pth'))
     assert load_published(released)['meta']['config'] == rows[1]['config']
     assert f'released model   {released}' in out.stdout
+
+
+@pytest.mark.slow
+def test_quickstart_seeds(tmp_path):
+    """--seeds 2: each twin twice, under <role>/seed-<k>/, mean ± std and a pooled interval."""
+    exp = tmp_path / 'exp'
+    out = run('bash', f'{REPO}/scripts/quickstart.sh', '--tiny', '--seeds', '2', cwd=tmp_path,
+              env={**ENV, 'EXP_DIR': str(exp), 'DATA_DIR': str(tmp_path / 'data')})
+    base, psa = json.loads((exp / 'compare.json').read_text())
+    assert base['seeds'] == psa['seeds'] == [0, 1]
+    for row, role in ((base, 'baseline'), (psa, 'psa')):
+        aps = [json.loads((exp / role / f'seed-{k}' / 'pycocotools.json').read_text())['AP']
+               for k in (0, 1)]
+        assert row['AP'] == pytest.approx(np.mean(aps), abs=1e-15)
+        assert row['AP_std'] == pytest.approx(np.std(aps, ddof=1), abs=1e-15)
+        assert [json.loads((exp / role / f'seed-{k}' / 'metrics.json').read_text())['seed']
+                for k in (0, 1)] == [0, 1]
+    assert psa['verdict'] in ('better', 'worse', 'no detectable difference')
+    assert 'seeds resampled too' in out.stdout
+    [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
+    assert load_published(released)['meta']['metrics']['AP'] == json.loads(
+        (exp / 'psa' / 'seed-0' / 'pycocotools.json').read_text())['AP']
