@@ -30,7 +30,9 @@ while [[ $# -gt 0 ]]; do
 done
 EXP_DIR=${EXP_DIR:-work_dirs/compare_$(basename "$PSA" .py)}
 
-# train and test one twin into WORK; extra arguments go to train.py
+# train and test one twin into WORK; extra arguments go to train.py and, through SEED_OPT
+# (the seed's --cfg-options), to test.py too, whose metrics.json records the seed
+SEED_OPT=()
 run_twin() {
   local role=$1 config=$2 work=$3; shift 3
   echo "[compare_train] $(date +%H:%M:%S) training $role: $config -> $work"
@@ -45,9 +47,9 @@ run_twin() {
   [[ -n "$best" ]] && ckpt=$best
   echo "[compare_train] $(date +%H:%M:%S) testing $role: $ckpt"
   if [[ "$GPUS" -gt 1 ]]; then
-    bash "$ROOT/scripts/dist_test.sh" "$config" "$ckpt" "$GPUS" --work-dir "$work/test" --out "$work/metrics.json" --coco-results "$work/results.json" ${TEST_ARGS:-}
+    bash "$ROOT/scripts/dist_test.sh" "$config" "$ckpt" "$GPUS" --work-dir "$work/test" --out "$work/metrics.json" --coco-results "$work/results.json" ${SEED_OPT[@]+"${SEED_OPT[@]}"} ${TEST_ARGS:-}
   else
-    "$PYTHON" "$ROOT/scripts/test.py" "$config" "$ckpt" --work-dir "$work/test" --out "$work/metrics.json" --coco-results "$work/results.json" ${TEST_ARGS:-}
+    "$PYTHON" "$ROOT/scripts/test.py" "$config" "$ckpt" --work-dir "$work/test" --out "$work/metrics.json" --coco-results "$work/results.json" ${SEED_OPT[@]+"${SEED_OPT[@]}"} ${TEST_ARGS:-}
   fi
 }
 
@@ -65,7 +67,8 @@ else
       fi
       RESUME=()
       [[ -f "$WORK/last_checkpoint" ]] && { RESUME=(--resume); echo "[compare_train] seed $k $role: resuming its killed run"; }
-      run_twin "$role" "$CONFIG" "$WORK" --cfg-options "randomness.seed=$k" ${RESUME[@]+"${RESUME[@]}"}
+      SEED_OPT=(--cfg-options "randomness.seed=$k")
+      run_twin "$role" "$CONFIG" "$WORK" "${SEED_OPT[@]}" ${RESUME[@]+"${RESUME[@]}"}
     done
   done
 fi

@@ -173,13 +173,13 @@ esac
 
 
 SEED_RUNS = [('train.py', 'baseline/seed-0', 'randomness.seed=0', '--amp'),
-             ('test.py', 'baseline/seed-0/test'),
+             ('test.py', 'baseline/seed-0/test', 'randomness.seed=0'),
              ('train.py', 'psa/seed-0', 'randomness.seed=0', '--amp'),
-             ('test.py', 'psa/seed-0/test'),
+             ('test.py', 'psa/seed-0/test', 'randomness.seed=0'),
              ('train.py', 'baseline/seed-1', 'randomness.seed=1', '--amp'),
-             ('test.py', 'baseline/seed-1/test'),
+             ('test.py', 'baseline/seed-1/test', 'randomness.seed=1'),
              ('train.py', 'psa/seed-1', 'randomness.seed=1', '--amp'),
-             ('test.py', 'psa/seed-1/test')]
+             ('test.py', 'psa/seed-1/test', 'randomness.seed=1')]
 
 
 @pytest.mark.parametrize('killed', [4, 6])
