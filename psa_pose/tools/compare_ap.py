@@ -17,6 +17,7 @@ intervals come from a paired bootstrap over the images (``psa_pose.tools.bootstr
 difference``.
 """
 import argparse
+import copy
 import csv
 import glob
 import json
@@ -246,8 +247,8 @@ def _evaluate(seeds: List[dict], cache: Dict[str, bs.ImageEval], gt_cache: dict)
             continue
         if r['gt'] not in gt_cache:
             gt_cache[r['gt']] = read_gt(r['gt'])
-        # run_cocoeval modifies nothing of the parsed ground truth; a copy keeps it so
-        gt = json.loads(json.dumps(gt_cache[r['gt']]))
+        # COCOeval writes 'ignore' into the annotations: each evaluation gets its own copy
+        gt = copy.deepcopy(gt_cache[r['gt']])
         cache[r['results']] = bs.image_eval(run_cocoeval(r['gt'], r['results'], gt=gt))
 
 
