@@ -113,8 +113,10 @@ def test_config_builds_and_computes_a_loss(name):
     assert torch.isfinite(losses['loss_kpt']) and losses['loss_kpt'] > 0
     losses['loss_kpt'].backward()
     if zoo.parse_name(name).psa:
-        psa = next(model.backbone.psa_blocks())     # every weight of the block has a gradient
-        assert all(p.grad is not None for p in psa.parameters()), name
+        psa = next(model.backbone.psa_blocks())
+        # every parameter of the block's branches (one branch in the ablation modes) learns
+        no_grad = [n for n, p in psa.named_parameters() if p.grad is None]
+        assert no_grad == [] and len(list(psa.parameters())) > 0
 
 
 def test_model_zoo_pages_are_generated_from_the_results():

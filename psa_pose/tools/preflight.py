@@ -52,7 +52,7 @@ from ..utils import UserError
 from .ckptfile import first_line, load_checkpoint_file, tensors_of
 from .cocofile import read_coco_keypoints
 
-MODES = ('train', 'test')
+RUN_KINDS = ('train', 'test')
 FIX_CONFIG = 'fix it in the config or with --cfg-options'
 
 
@@ -82,8 +82,8 @@ def checked_runner(cfg: Config, config: str, build: Callable[[Config], Any], mod
 def check_config(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
     """Everything that needs no model (see the module docstring); returns the checkpoints the
     run will load, for :func:`check_weights`."""
-    if mode not in MODES:
-        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    if mode not in RUN_KINDS:
+        raise ValueError(f'mode must be one of {RUN_KINDS}, got {mode!r}')
     check_psa_settings(cfg, config)
     check_data(cfg, config, mode)
     return read_checkpoints(cfg, config, mode)

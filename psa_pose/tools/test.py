@@ -79,7 +79,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'COCO results written to {args.coco_results}')
     if args.out:
         config_name = osp.splitext(osp.basename(args.config))[0]
+        # what compare_ap.py needs to bootstrap this run against another: its COCO results,
+        # the ground truth they were scored on, and the seed
+        evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
+            else cfg.test_evaluator
+        ann_file = evaluator.get('ann_file')
+        extra = {'seed': cfg.get('randomness', {}).get('seed'),
+                 'ann_file': osp.abspath(ann_file) if ann_file else None,
+                 'coco_results': osp.abspath(args.coco_results) if prefix else None}
         write_json({'config': config_name, 'checkpoint': osp.abspath(args.checkpoint),
-                    **{k: float(v) for k, v in metrics.items()}}, args.out)
+                    **extra, **{k: float(v) for k, v in metrics.items()}}, args.out)
         print(f'metrics written to {args.out}')
     return 0
