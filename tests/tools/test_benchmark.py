@@ -83,6 +83,7 @@ def test_quick_run_with_amp_and_compile(tmp_path):
     assert report['settings']['amp'] and report['settings']['compile']
 
 
+@pytest.mark.slow          # two dynamo exports
 def test_quick_run_with_onnx(tmp_path, capsys):
     """--onnx: the exported baseline and PSA timed in onnxruntime beside the eager models,
     their ratios against the exported baseline, and a table of onnxruntime / PyTorch."""
