@@ -45,15 +45,14 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..models.backbones.psa_mixin import PSABackboneMixin, check_psa_cfg
-from ..models.checkpoint import compare_state_dict
 from ..models.psa import PSAConfigError
-from ..utils import UserError
-from .ckptfile import first_line, load_checkpoint_file, tensors_of
+from ..configcheck import FIX_CONFIG, check_psa_settings, model_parts, psa_build_error
+from ..utils import UserError, first_line
+from .ckptfile import check_fit, load_checkpoint_file, tensors_of
 from .cocofile import read_coco_keypoints
 
 MODES = ('train', 'test')
-FIX_CONFIG = 'fix it in the config or with --cfg-options'
+RESUME = '--resume'              # CheckpointToLoad.where of the checkpoint a run resumes from
 
 
 @dataclass
@@ -72,7 +71,7 @@ def checked_runner(cfg: Config, config: str, build: Callable[[Config], Any], mod
         runner = build(cfg)
     except PSAConfigError as e:
         # the block width and psa_stages need the backbone's structure: found as it is built
-        raise _psa_error(_psa_part(cfg), config, e) from None
+        raise psa_build_error(cfg, config, e) from None
     from mmengine.model import is_model_wrapper
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     check_weights(model, checkpoints, config, mode)
@@ -90,49 +89,6 @@ def check_config(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
 
 
 # -- PSA -------------------------------------------------------------------------------------
-def _model_parts(cfg: Config) -> Iterator[Tuple[str, dict]]:
-    """``('model.backbone', cfg.model.backbone)`` and the model's other built parts."""
-    model = cfg.get('model') or {}
-    for name, part in model.items():
-        if isinstance(part, dict) and 'type' in part:
-            yield f'model.{name}', part
-
-
-def _is_psa_backbone(type_: Any) -> bool:
-    from mmpose.registry import MODELS
-    cls = type_ if isinstance(type_, type) else MODELS.get(type_)
-    return isinstance(cls, type) and issubclass(cls, PSABackboneMixin)
-
-
-def _psa_part(cfg: Config) -> str:
-    return next((path for path, part in _model_parts(cfg) if _is_psa_backbone(part['type'])),
-                'model.backbone')
-
-
-def _psa_error(path: str, config: str, e: PSAConfigError) -> UserError:
-    """The config key of model part ``path`` that ``e`` is about, in one line."""
-    if e.key == 'in_channels':
-        return UserError(f'{config}: {path} gives a PSA block a width it cannot take ({e}); '
-                         f'change the backbone\'s channels or its psa_cfg')
-    key = f'{path}.{e.key}' if e.key in ('psa_cfg', 'psa_stages') else f'{path}.psa_cfg.{e.key}'
-    return UserError(f'{config}: {key} is invalid ({e}); {FIX_CONFIG}')
-
-
-def check_psa_settings(cfg: Config, config: str) -> None:
-    """``psa_cfg`` of each PSA backbone, by the backbone's own check (no model is built)."""
-    for path, part in _model_parts(cfg):
-        if 'psa_cfg' not in part and 'psa_stages' not in part:
-            continue
-        if not _is_psa_backbone(part['type']):
-            key = 'psa_cfg' if 'psa_cfg' in part else 'psa_stages'
-            raise UserError(f'{config}: {path}.{key} is set, but {part["type"]} has no PSA; '
-                            f'use its PSA subclass (e.g. PSAResNet, PSAHRNet)')
-        try:
-            check_psa_cfg(part.get('psa_cfg'))
-        except PSAConfigError as e:
-            raise _psa_error(path, config, e) from None
-
-
 # -- data ------------------------------------------------------------------------------------
 def _remote(path: str) -> bool:
     """A URL-like path (s3://, http://) that mmengine's file backends read: not checked here."""
@@ -313,7 +269,8 @@ def read_checkpoint(source: str, where: str, config: str,
                     prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """The state dict of the checkpoint ``source`` (path or URL) that config key ``where``
     names, or a one-line :class:`UserError` saying why it cannot be used."""
-    named = f'({where} in {config})'
+    named = '(the checkpoint --resume continues from)' if where == RESUME else \
+        f'({where} in {config})'
     if _remote(source):
         from mmengine.runner.checkpoint import CheckpointLoader
         try:
@@ -329,16 +286,32 @@ def read_checkpoint(source: str, where: str, config: str,
     return tensors_of(ckpt, source, named, prefix)
 
 
+def _latest_checkpoint(work_dir: Optional[str]) -> Optional[str]:
+    """The checkpoint ``--resume`` without a file resumes from (mmengine's own lookup: the
+    work dir's ``last_checkpoint``), or None: the run starts from scratch."""
+    from mmengine.runner import find_latest_checkpoint
+    if not work_dir or not osp.isdir(work_dir):
+        return None
+    return find_latest_checkpoint(work_dir)
+
+
 def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
-    """Read each checkpoint the run loads: ``load_from`` (unless resuming: the resume code
-    checks that) and, for training, every ``init_cfg`` of type ``Pretrained`` of the model and
-    its parts (``runner.test()`` does not initialise weights)."""
+    """Read each checkpoint the run loads: ``load_from``, or when resuming the checkpoint it
+    resumes from (``load_from``, else the work dir's latest, as mmengine finds it) and, for
+    training, every ``init_cfg`` of type ``Pretrained`` of the model and its parts
+    (``runner.test()`` does not initialise weights)."""
     found = []
-    if cfg.get('load_from') and not (mode == 'train' and cfg.get('resume')):
+    resumes = mode == 'train' and cfg.get('resume')
+    if resumes:
+        source = cfg.get('load_from') or _latest_checkpoint(cfg.get('work_dir'))
+        if source:
+            found.append(CheckpointToLoad(RESUME, source, '',
+                                          read_checkpoint(source, RESUME, config)))
+    elif cfg.get('load_from'):
         found.append(CheckpointToLoad('load_from', cfg.load_from, '',
                                       read_checkpoint(cfg.load_from, 'load_from', config)))
     if mode == 'train':
-        parts = [('model', cfg.get('model') or {})] + list(_model_parts(cfg))
+        parts = [('model', cfg.get('model') or {})] + list(model_parts(cfg))
         for path, part in parts:
             init_cfgs = part.get('init_cfg')
             init_cfgs = init_cfgs if isinstance(init_cfgs, (list, tuple)) else [init_cfgs]
@@ -358,15 +331,17 @@ def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLo
 
 def check_weights(model: nn.Module, checkpoints: List[CheckpointToLoad], config: str,
                   mode: str) -> None:
-    """Each checkpoint's keys and shapes against the built model (nothing is loaded)."""
+    """Each checkpoint's keys and shapes against the built model (nothing is loaded), by the
+    one rule of :func:`~psa_pose.tools.ckptfile.check_fit`: exactly, except that a baseline
+    checkpoint may leave the PSA keys of a model it initialises for training (``load_from``,
+    ``init_cfg``) missing, and ``init_cfg`` checkpoints may hold keys the model lacks (an
+    ImageNet classifier)."""
     for ckpt in checkpoints:
         module = model.get_submodule(ckpt.module) if ckpt.module else model
-        report = compare_state_dict(module, ckpt.state_dict, ckpt.source)
-        problem = report.problem()
-        if mode == 'test' and report.missing_psa and not problem:
-            problem = (f'{len(report.missing_psa)} PSA tensors missing from it (e.g. '
-                       f'{report.missing_psa[0]}): it is a baseline\'s checkpoint')
-        if problem:
-            raise UserError(f'{ckpt.source}: does not fit the model of {config}: {problem}; '
-                            f'{ckpt.where} must be a checkpoint of this architecture')
+        initialises = mode == 'train' and ckpt.where != RESUME
+        fix = 'use the config it was trained with' if mode == 'test' else \
+            f'{ckpt.where} must be a checkpoint of this architecture'
+        report = check_fit(module, ckpt.state_dict, ckpt.source, config, fix,
+                           allow_missing_psa=initialises,
+                           allow_extra=initialises and ckpt.where != 'load_from')
         print_log(f'preflight: {ckpt.where}: {report.summary()}', logger='current')

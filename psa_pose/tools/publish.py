@@ -7,7 +7,6 @@ its name.
 """
 import argparse
 import datetime
-import hashlib
 import os
 import re
 import shutil
@@ -17,22 +16,8 @@ import torch
 
 from ..metrics import normalize_metrics
 from ..utils import UserError, atomic_path, one_line_errors, read_json
-from .ckptfile import load_checkpoint_file, tensors_of
-
-PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
-
-
-class ChecksumError(UserError):
-    """A published checkpoint whose sha256 does not match the one in its file name."""
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
+from .ckptfile import (PUBLISHED, ChecksumError, load_checkpoint_file, sha256_of,  # noqa: F401
+                       tensors_of, verify_published)
 
 def publish(src: str, out: str, config: Optional[str] = None,
             metrics: Optional[Dict[str, float]] = None,
@@ -73,18 +58,6 @@ def publish(src: str, out: str, config: Optional[str] = None,
         if os.path.exists(tmp):
             os.remove(tmp)
     return final, meta
-
-
-def verify_published(path: str) -> None:
-    """For a file named like a release (``<name>-<sha256[:8]>_<date>.pth``), raise
-    :class:`ChecksumError` unless its sha256 matches the name; other names are not checked."""
-    m = PUBLISHED.search(os.path.basename(path))
-    if m is None:
-        return
-    sha = sha256_of(path)
-    if sha[:8] != m['sha']:
-        raise ChecksumError(f'{path}: sha256 starts with {sha[:8]}, the name says {m["sha"]}; '
-                            f'the file is corrupt or was changed: download it again')
 
 
 def load_published(path: str, map_location: str = 'cpu') -> dict:
