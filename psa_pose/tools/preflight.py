@@ -128,8 +128,8 @@ class _DataChecker:
 
     def __init__(self, config: str) -> None:
         self.config = config
-        self.image_ids: Dict[Tuple[str, Optional[int]], Set[int]] = {}
-        self.first_image: Dict[str, str] = {}
+        self.image_ids: Dict[Tuple[str, Optional[int], bool], Set[int]] = {}
+        self.image_files: Dict[str, List[str]] = {}
 
     def dataset(self, path: str, dataset_cfg: dict) -> Optional[int]:
         """Check one (leaf) dataset config; return its keypoint count."""
@@ -171,32 +171,40 @@ class _DataChecker:
         if not osp.isfile(ann_file):
             raise UserError(f'{ann_file}: annotation file of {path} does not exist; check '
                             f'{path}.ann_file and data_root {where}')
-        image_ids = self.annotations(ann_file, num_keypoints, f'{path}.ann_file')
+        # training keeps the person annotations of a mixed file (data.CocoPersonDataset); a
+        # test set must be person only, as the COCO metric counts every annotation
+        image_ids = self.annotations(ann_file, num_keypoints, f'{path}.ann_file',
+                                     mixed=path.startswith('train_'))
         img_folder = ds.data_prefix.get('img')
-        first = self.first_image.get(osp.abspath(ann_file))
-        if img_folder is not None and first and not _remote(img_folder) \
-                and not osp.isfile(osp.join(img_folder, first)):
-            # a folder that exists but is the wrong one (train2017 for val2017) is caught here
-            raise UserError(f'{osp.join(img_folder, first)}: no such image (the first one of '
-                            f'{ann_file}); check {path}.data_prefix.img and data_root {where}')
+        files = self.image_files.get(osp.abspath(ann_file), [])
+        if img_folder is not None and not _remote(img_folder):
+            # every image, not decoded (cheap); a folder that exists but is the wrong one
+            # (train2017 for val2017) is caught here too
+            missing = [f for f in files if not osp.isfile(osp.join(img_folder, f))]
+            if missing:
+                raise UserError(f'{osp.join(img_folder, missing[0])}: no such image '
+                                f'({len(missing)} of the {len(files)} images of {ann_file} are '
+                                f'missing); check {path}.data_prefix.img and data_root {where}')
         bbox_file = getattr(ds, 'bbox_file', None)
         if bbox_file:
             self.detections(bbox_file, image_ids, ann_file, f'{path}.bbox_file')
         return num_keypoints
 
-    def annotations(self, ann_file: str, num_keypoints: Optional[int], where: str) -> Set[int]:
-        """Check that ``ann_file`` is COCO keypoints JSON; return its image ids."""
-        key = (osp.abspath(ann_file), num_keypoints)
+    def annotations(self, ann_file: str, num_keypoints: Optional[int], where: str,
+                    mixed: bool = False) -> Set[int]:
+        """Check that ``ann_file`` is COCO person keypoints JSON (other categories too when
+        ``mixed``); return its image ids."""
+        key = (osp.abspath(ann_file), num_keypoints, mixed)
         if key not in self.image_ids:
-            self.image_ids[key] = self._parse_annotations(ann_file, num_keypoints, where)
+            self.image_ids[key] = self._parse_annotations(ann_file, num_keypoints, where, mixed)
         return self.image_ids[key]
 
     def _parse_annotations(self, ann_file: str, num_keypoints: Optional[int],
-                           where: str) -> Set[int]:
+                           where: str, mixed: bool) -> Set[int]:
         data = read_coco_keypoints(
             ann_file, f'{where} in {self.config} must be a COCO keypoints annotation file such '
-            f'as person_keypoints_val2017.json', num_keypoints)
-        self.first_image[osp.abspath(ann_file)] = data['images'][0]['file_name']
+            f'as person_keypoints_val2017.json', num_keypoints, mixed)
+        self.image_files[osp.abspath(ann_file)] = [img['file_name'] for img in data['images']]
         return {img['id'] for img in data['images']}
 
     def detections(self, bbox_file: str, image_ids: Set[int], ann_file: str,
@@ -339,7 +347,8 @@ def check_weights(model: nn.Module, checkpoints: List[CheckpointToLoad], config:
     for ckpt in checkpoints:
         module = model.get_submodule(ckpt.module) if ckpt.module else model
         initialises = mode == 'train' and ckpt.where != RESUME
-        fix = 'use the config it was trained with' if mode == 'test' else \
+        fix = 'test it with the config it was trained with' if mode == 'test' else \
+            'resume from a checkpoint of a run of this config' if ckpt.where == RESUME else \
             f'{ckpt.where} must be a checkpoint of this architecture'
         report = check_fit(module, ckpt.state_dict, ckpt.source, config, fix,
                            allow_missing_psa=initialises,
