@@ -87,13 +87,14 @@ step 5/6 "comparison table and plot"
   "$EXP_DIR/psa/pycocotools.json" --out-dir "$EXP_DIR"
 
 step 6/6 "publishing the PSA checkpoint"
-# the checkpoint compare_train.sh tested, as test.py recorded it
+# the checkpoint compare_train.sh tested, as test.py recorded it (with its sha256 and config,
+# which publish_model.py checks; the metrics are CocoMetric's, equal to pycocotools')
 CKPT=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["checkpoint"])' \
        "$EXP_DIR/psa/metrics.json")
 mkdir -p "$EXP_DIR/release"
 # --no-zoo: a model trained on generated data is no entry of the COCO model zoo
 "$PYTHON" "$ROOT/scripts/publish_model.py" "$CKPT" "$EXP_DIR/release/$(basename "$PSA" .py)" \
-  --metrics "$EXP_DIR/psa/pycocotools.json" --no-zoo | tee "$EXP_DIR/release/publish.log"
+  --metrics "$EXP_DIR/psa/metrics.json" --no-zoo | tee "$EXP_DIR/release/publish.log"
 # publish_model.py prints "published PATH (sha256 ...)"; an older release may sit beside it
 RELEASED=$(sed -n 's/^published \(.*\) (sha256 .*/\1/p' "$EXP_DIR/release/publish.log")
 

@@ -18,6 +18,9 @@ from mmpose.registry import DATASETS, TRANSFORMS
 from ..utils import UserError
 
 
+UNDECODABLE = 'cannot be decoded as an image (the file is corrupt or is not an image)'
+
+
 class ImageDecodeError(UserError):
     """An image of the dataset cannot be read or decoded (one line, exit code 2)."""
 
@@ -65,7 +68,7 @@ class CheckedLoadImage(LoadImage):
             image = results.get('img_path')
             # mmpose re-raises mmcv's error as the same type with its own words
             problem = 'is gone (no such file)' if isinstance(e, FileNotFoundError) else \
-                'cannot be decoded as an image (the file is corrupt or is not an image)'
+                UNDECODABLE
             if self.skip_undecodable:
                 CheckedLoadImage.skipped += 1
                 print_log(f'skipped {image}: {problem}; {CheckedLoadImage.skipped} images '

@@ -90,9 +90,13 @@ def draw(model, image: str, bboxes: Optional[np.ndarray], out: str, kpt_thr: flo
     from mmpose.apis import inference_topdown
     from mmpose.registry import VISUALIZERS
     from mmpose.structures import merge_data_samples
-    img = mmcv.imread(image, channel_order='rgb')
+    from ..data.coco import UNDECODABLE
+    try:
+        img = mmcv.imread(image, channel_order='rgb')
+    except cv2.error:       # mmcv converts the None of an undecodable file without a check
+        img = None
     if img is None:
-        raise UserError(f'{image}: cannot be read as an image')
+        raise UserError(f'{image}: {UNDECODABLE}; give a JPEG or PNG file')
     samples = inference_topdown(model, img, bboxes, bbox_format='xywh')
     result = merge_data_samples(samples)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
