@@ -49,8 +49,8 @@ def check_loaded_config(cfg: Config, config: str) -> None:
     ``config`` (named in the line)."""
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope') or 'mmpose')
+    check_arguments(cfg, config)        # first: a misspelt type is no "backbone without PSA"
     check_psa_settings(cfg, config)
-    check_arguments(cfg, config)
 
 
 # -- arguments -------------------------------------------------------------------------------
