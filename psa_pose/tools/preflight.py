@@ -11,24 +11,27 @@ Two steps, around the one construction of mmengine's Runner (:func:`checked_runn
 1. :func:`check_config`, before the Runner exists, so nothing is built and nothing written:
 
    - the PSA settings of the model (``psa_cfg`` keys and values, ``psa_cfg`` on a backbone
-     without PSA);
+     without PSA; :mod:`psa_pose.configcheck`, which ``zoo.load_config`` also runs);
    - every dataset the run will use (train + val for training, unless validation is off; test
      for testing): the dataset is built by mmpose with ``lazy_init=True``, so its own
      ``data_root``/``data_prefix``/``ann_file`` joining and argument checks apply and its
-     keypoint count comes from its metainfo; then the data root, the image folder (and the
-     first image in it), the annotation file (parsed once per run, schema checked: COCO
-     keypoints JSON with 3*K values per annotation) and the ``bbox_file`` detections;
+     keypoint count comes from its metainfo; then the data root, the image folder (and that
+     every image the annotation file names exists, not decoded), the annotation file (parsed
+     once per run, schema checked: COCO person keypoints JSON with 3*K values per annotation;
+     other categories only in a training file, whose person annotations
+     ``data.CocoPersonDataset`` keeps) and the ``bbox_file`` detections;
    - the evaluator's ``ann_file``;
-   - each checkpoint the run will load (``load_from``; for training also ``init_cfg``
-     ``Pretrained``): present and readable as a state dict of tensors. Zip checkpoints are
+   - each checkpoint the run will load (``load_from``, or the one ``--resume`` continues
+     from; for training also ``init_cfg`` ``Pretrained``): present and readable as a state
+     dict of tensors. Zip checkpoints are
      memory-mapped, so this reads their index, not their tensors.
 
 2. :func:`check_weights`, after the Runner has built the model (its only build) and before
    ``train()``/``test()`` build dataloaders or load anything: each checkpoint's keys and shapes
-   against the model, by :func:`psa_pose.models.compare_state_dict`, the rule
-   :func:`~psa_pose.models.load_checkpoint_report` loads by: every non-PSA key present with the
-   model's shape, PSA keys may be missing (for testing they may not: a PSA model evaluated with
-   untrained PSA blocks is not a result). mmengine then loads ``load_from`` as usual
+   against the model, by the one rule of :func:`psa_pose.tools.ckptfile.check_fit`: the same
+   keys and shapes, except that a baseline checkpoint may leave the PSA keys missing when it
+   initialises a PSA model for training (not for testing or resuming: a PSA model evaluated
+   with untrained PSA blocks is not a result). mmengine then loads the checkpoint as usual
    (``strict=False``), which for a checkpoint that passed loads exactly the same tensors.
 
 A PSA width error (an odd block width, ``psa_stages`` of the wrong length) needs the backbone's
