@@ -122,7 +122,8 @@ def _built(config: str, path: str, node: Any, registry_name: str) -> None:
     registry = _registry(registry_name)
     cls = type_ if not isinstance(type_, str) else registry.get(type_)
     if cls is None:
-        raise UserError(f'{config}: {path}.type {type_!r} is not registered in {registry.scope}\'s {registry.name} registry'
+        raise UserError(f'{config}: {path}.type {type_!r} is not registered in '
+                        f'{registry.scope}\'s {registry.name} registry'
                         f'{_hint(type_, _registered_names(registry))}; {FIX_CONFIG} (or add '
                         f'the module that registers it to custom_imports)')
     _check_keys(config, path, node, cls, BUILDER_KEYS.get(registry_name, set()))
@@ -166,7 +167,7 @@ def check_arguments(cfg: Config, config: str) -> None:
             _built(config, f'{split}_evaluator', cfg.get(f'{split}_evaluator'), 'METRICS')
         _loop(config, f'{split}_cfg', cfg.get(f'{split}_cfg'))
     wrapper = cfg.get('optim_wrapper')
-    if isinstance(wrapper, dict):
+    if isinstance(wrapper, dict) and 'optimizer' in wrapper:    # not a dict of wrappers
         _built(config, 'optim_wrapper', {'type': 'OptimWrapper', **wrapper}, 'OPTIM_WRAPPERS')
     _built(config, 'param_scheduler', cfg.get('param_scheduler'), 'PARAM_SCHEDULERS')
     for name, hook in (cfg.get('default_hooks') or {}).items():
