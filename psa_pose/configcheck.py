@@ -49,8 +49,8 @@ def check_loaded_config(cfg: Config, config: str) -> None:
     ``config`` (named in the line)."""
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope') or 'mmpose')
-    check_arguments(cfg, config)        # first: a misspelt type is no "backbone without PSA"
     check_psa_settings(cfg, config)
+    check_arguments(cfg, config)
 
 
 # -- arguments -------------------------------------------------------------------------------
@@ -213,6 +213,8 @@ def check_psa_settings(cfg: Config, config: str) -> None:
         if 'psa_cfg' not in part and 'psa_stages' not in part:
             continue
         if not _is_psa_backbone(part['type']):
+            if isinstance(part['type'], str) and _registry('MODELS').get(part['type']) is None:
+                continue        # a misspelt type: check_arguments names it
             key = 'psa_cfg' if 'psa_cfg' in part else 'psa_stages'
             raise UserError(f'{config}: {path}.{key} is set, but {part["type"]} has no PSA; '
                             f'use its PSA subclass (e.g. PSAResNet, PSAHRNet)')
