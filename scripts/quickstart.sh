@@ -3,22 +3,26 @@
 #   install -> generate data -> train the baseline and its PSA twin -> test -> COCO AP with
 #   pycocotools -> comparison table and plot -> publish the PSA checkpoint.
 #
-#   bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16]
+#   bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16] [--seeds N]
 #
 # Default: ResNet-18 SimpleBaseline twins (configs/synth/), 256 train / 64 val images, 24 epochs;
 # about 15 minutes on 2 CPU cores. --tiny: 32 / 16 images, 2 epochs (a smoke run, AP near 0; CI).
 # Artefacts go to work_dirs/quickstart[-tiny]/; the data to data/synth[-tiny]/ (reused when the
 # generator's arguments are unchanged). EXP_DIR and DATA_DIR override these two folders.
+# --seeds N: train each twin N times (randomness.seed 0..N-1, under <role>/seed-<k>/; a rerun
+# continues a killed job) and report mean ± std over seeds with a pooled interval.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-TINY=0; ARCH=res18
+TINY=0; ARCH=res18; SEEDS=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --tiny) TINY=1; shift ;;
     --arch) ARCH=${2:-}; shift 2 || { echo "error: --arch needs a value (res18 or hrnet-w16)" >&2; exit 2; } ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "error: unknown argument $1; usage: bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16]" >&2; exit 2 ;;
+    --seeds) SEEDS=${2:-}; shift 2 || true
+             [[ $SEEDS =~ ^[1-9][0-9]*$ ]] || { echo "error: --seeds ${SEEDS:-(missing)}: needs a number of seeds, e.g. --seeds 3" >&2; exit 2; } ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown argument $1; usage: bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16] [--seeds N]" >&2; exit 2 ;;
   esac
 done
 BASE="$ROOT/configs/synth/td-hm_${ARCH}_dark-1xb16-24e_synth-128x96.py"
@@ -72,39 +76,47 @@ else
 fi
 
 step 3/6 "training and testing $(basename "$BASE" .py) and $(basename "$PSA" .py)"
-EXP_DIR="$EXP_DIR" bash "$ROOT/scripts/compare_train.sh" "$BASE" "$PSA" 1
+if [[ -n $SEEDS ]]; then
+  SEED_ARGS=(--seeds "$SEEDS"); RUNS=($(seq -f 'seed-%g' 0 $((SEEDS - 1))))
+else
+  SEED_ARGS=(); RUNS=(.)
+fi
+EXP_DIR="$EXP_DIR" NO_COMPARE=1 bash "$ROOT/scripts/compare_train.sh" "$BASE" "$PSA" 1 ${SEED_ARGS[@]+"${SEED_ARGS[@]}"}
 
 step 4/6 "COCO keypoint AP with pycocotools"
 GT="$DATA/annotations/person_keypoints_val2017.json"
 for role in baseline psa; do
-  echo "$role:"
-  "$PYTHON" "$ROOT/scripts/eval_coco.py" --gt "$GT" --results "$EXP_DIR/$role/results.json" \
-    --out "$EXP_DIR/$role/pycocotools.json"
+  for run in "${RUNS[@]}"; do
+    dir=$EXP_DIR/$role/$run; dir=${dir%/.}
+    echo "$role${SEEDS:+ $run}:"
+    "$PYTHON" "$ROOT/scripts/eval_coco.py" --gt "$GT" --results "$dir/results.json" \
+      --out "$dir/pycocotools.json"
+  done
 done
 
-step 5/6 "comparison table and plot"
-"$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline/pycocotools.json" \
-  "$EXP_DIR/psa/pycocotools.json" --out-dir "$EXP_DIR"
+step 5/6 "comparison table with 95% intervals (paired bootstrap over the images) and plot"
+"$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline" "$EXP_DIR/psa" --out-dir "$EXP_DIR"
 
 step 6/6 "publishing the PSA checkpoint"
 # the checkpoint compare_train.sh tested, as test.py recorded it (with its sha256 and config,
 # which publish_model.py checks; the metrics are CocoMetric's, equal to pycocotools')
+PSA_RUN=$EXP_DIR/psa/${RUNS[0]}; PSA_RUN=${PSA_RUN%/.}      # with seeds: the first seed's
 CKPT=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["checkpoint"])' \
-       "$EXP_DIR/psa/metrics.json")
+       "$PSA_RUN/metrics.json")
 mkdir -p "$EXP_DIR/release"
 # --no-zoo: a model trained on generated data is no entry of the COCO model zoo
 "$PYTHON" "$ROOT/scripts/publish_model.py" "$CKPT" "$EXP_DIR/release/$(basename "$PSA" .py)" \
-  --metrics "$EXP_DIR/psa/metrics.json" --no-zoo | tee "$EXP_DIR/release/publish.log"
+  --metrics "$PSA_RUN/metrics.json" --no-zoo | tee "$EXP_DIR/release/publish.log"
 # publish_model.py prints "published PATH (sha256 ...)"; an older release may sit beside it
 RELEASED=$(sed -n 's/^published \(.*\) (sha256 .*/\1/p' "$EXP_DIR/release/publish.log")
 
 step done "finished; the artefacts:"
 cat <<EOF
   data             $DATA
-  training logs    $EXP_DIR/{baseline,psa}/<timestamp>/<timestamp>.log
-  checkpoints      $EXP_DIR/{baseline,psa}/*.pth
-  COCO results     $EXP_DIR/{baseline,psa}/results.json
-  pycocotools AP   $EXP_DIR/{baseline,psa}/pycocotools.json
+  training logs    $EXP_DIR/{baseline,psa}/${SEEDS:+seed-<k>/}<timestamp>/<timestamp>.log
+  checkpoints      $EXP_DIR/{baseline,psa}/${SEEDS:+seed-<k>/}*.pth
+  COCO results     $EXP_DIR/{baseline,psa}/${SEEDS:+seed-<k>/}results.json
+  pycocotools AP   $EXP_DIR/{baseline,psa}/${SEEDS:+seed-<k>/}pycocotools.json
   comparison       $EXP_DIR/compare.md (table above), compare.csv, compare.json
   plot             $EXP_DIR/compare.png
   released model   $RELEASED

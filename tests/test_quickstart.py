@@ -45,11 +45,20 @@ def test_quickstart_runs_the_whole_job(quickstart):
     for row, role in zip(rows, ('baseline', 'psa')):
         ours = json.loads((exp / role / 'pycocotools.json').read_text())
         mmpose = json.loads((exp / role / 'metrics.json').read_text())
-        assert row['AP'] == ours['AP'] and row['source'] == str(exp / role / 'pycocotools.json')
+        # the table's AP is pycocotools' on the run's own results file, found by itself
+        assert row['AP'] == ours['AP'] and row['source'] == str(exp / role / 'metrics.json')
         assert ours['AP'] == pytest.approx(mmpose['coco/AP'], abs=1e-9)
-    assert rows[1]['delta_AP'] == pytest.approx(rows[1]['AP'] - rows[0]['AP'])
+        assert mmpose['coco_results'] == str(exp / role / 'results.json')
+        assert mmpose['ann_file'] == str(data / 'annotations' / 'person_keypoints_val2017.json')
+        assert 0 <= row['AP_ci'][0] <= row['AP_ci'][1] <= 1
+        assert row['bootstrap'] == {'resamples': 1000, 'seed': 0, 'images': 16, 'level': 0.95}
+    assert rows[1]['delta_AP'] == rows[1]['AP'] - rows[0]['AP']
+    low, high = rows[1]['delta_AP_ci']
+    assert rows[1]['verdict'] == ('better' if low > 0 else 'worse' if high < 0 else
+                                  'no detectable difference')
     table = (exp / 'compare.md').read_text()
-    assert table in stdout and f'| {PSA} | p (paper) | 128x96 |' in table
+    assert table.split('\n\n')[0] in stdout and f'| {PSA} | p (paper) | 128x96 |' in table
+    assert f"| {rows[1]['verdict']} |" in table and 'Verdict: better / worse' in stdout
     assert (exp / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     # the released PSA checkpoint: hash-named, loadable, with its config and metrics
     [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
@@ -73,6 +82,9 @@ def test_quickstart_reuses_its_data_and_rejects_bad_arguments(quickstart, tmp_pa
     assert res.returncode == 2
     assert res.stderr.strip() == ('error: --arch vgg: no such synth configs in configs/synth/; '
                                   'use res18 or hrnet-w16')
+    res = run('bash', f'{REPO}/scripts/quickstart.sh', '--seeds', '0', cwd=cwd, check=False)
+    assert res.returncode == 2
+    assert res.stderr.strip() == 'error: --seeds 0: needs a number of seeds, e.g. --seeds 3'
 
 
 DETS = os.path.join(MINI_COCO, 'test_coco_det_AP_H_56.json')
@@ -163,3 +175,25 @@ def test_quickstart_narrow_hrnet(tmp_path):
     [released] = glob.glob(str(tmp_path / 'exp' / 'release' / '*.pth'))
     assert load_published(released)['meta']['config'] == rows[1]['config']
     assert f'released model   {released}' in out.stdout
+
+
+@pytest.mark.slow
+def test_quickstart_seeds(tmp_path):
+    """--seeds 2: each twin twice, under <role>/seed-<k>/, mean ± std and a pooled interval."""
+    exp = tmp_path / 'exp'
+    out = run('bash', f'{REPO}/scripts/quickstart.sh', '--tiny', '--seeds', '2', cwd=tmp_path,
+              env={**ENV, 'EXP_DIR': str(exp), 'DATA_DIR': str(tmp_path / 'data')})
+    base, psa = json.loads((exp / 'compare.json').read_text())
+    assert base['seeds'] == psa['seeds'] == [0, 1]
+    for row, role in ((base, 'baseline'), (psa, 'psa')):
+        aps = [json.loads((exp / role / f'seed-{k}' / 'pycocotools.json').read_text())['AP']
+               for k in (0, 1)]
+        assert row['AP'] == pytest.approx(np.mean(aps), abs=1e-15)
+        assert row['AP_std'] == pytest.approx(np.std(aps, ddof=1), abs=1e-15)
+        assert [json.loads((exp / role / f'seed-{k}' / 'metrics.json').read_text())['seed']
+                for k in (0, 1)] == [0, 1]
+    assert psa['verdict'] in ('better', 'worse', 'no detectable difference')
+    assert 'seeds resampled too' in out.stdout
+    [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
+    assert load_published(released)['meta']['metrics']['AP'] == pytest.approx(json.loads(
+        (exp / 'psa' / 'seed-0' / 'pycocotools.json').read_text())['AP'], abs=1e-9)  # test.py's

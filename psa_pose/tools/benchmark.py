@@ -25,6 +25,12 @@ Forwards at batch 1 are repeated three times as often as the others (they are sh
 time is the default; ``--threads 1 --clock cpu`` measures process CPU time instead, which
 other jobs on the machine barely disturb.
 
+With ``--compile`` the baseline and fast PSA are also timed compiled (``torch.compile``), with
+``--onnx`` also exported to ONNX (:func:`psa_pose.tools.export_onnx.export`) and run by
+onnxruntime's CPU provider with as many threads as torch (forwards only); these variants'
+ratios are to the baseline treated the same way, and a second table gives each runtime's
+forward time over eager PyTorch's.
+
 A block benchmark times the PSA block alone (forward under ``no_grad``, and forward+backward)
 for the paper formulation fast and direct and the released (``official``) formulation.
 """
@@ -46,6 +52,7 @@ DEFAULT_CONFIGS = ('td-hm_hrnet-w32_8xb64-210e_coco-256x192',
                    'td-hm_res50_8xb64-210e_coco-256x192')
 VARIANTS = ('baseline', 'psa_direct', 'psa_fast')
 COMPILED_FROM = ('baseline', 'psa_fast')       # with --compile, also these compiled
+EXPORTED_FROM = ('baseline', 'psa_fast')       # with --onnx, also these in onnxruntime
 # (N, C, H, W): HRNet-W32's four branch widths at 256x192, batch 16, and the batch-1 case
 DEFAULT_BLOCK_SHAPES = ((16, 32, 64, 48), (1, 32, 64, 48), (16, 64, 32, 24), (16, 128, 16, 12),
                         (16, 256, 8, 6))
@@ -72,6 +79,7 @@ class Settings:
     clock: str = 'wall'          # 'cpu': process CPU time, robust to other jobs with 1 thread
     amp: bool = False            # autocast: float16 on CUDA, bfloat16 on CPU
     compile: bool = False        # also compiled baseline and fast PSA (torch.compile)
+    onnx: bool = False           # also their ONNX exports' forwards in onnxruntime (CPU)
 
 
 def quick_settings(base: Settings) -> Settings:
@@ -274,17 +282,26 @@ def benchmark_config(config: str, settings: Settings) -> dict:
             models[f'{v}_compiled'] = compile_tensor_path(copy.deepcopy(models[v]))
             results[f'{v}_compiled'] = dict(results[v])
 
+    sessions = {}
+    if settings.onnx:
+        for v in EXPORTED_FROM:
+            progress(f'[{config}] exporting {v} to ONNX')
+            sessions[f'{v}_onnx'] = onnx_session(models[v], hw)
+            results[f'{v}_onnx'] = dict(results[v])
+
     gen = torch.Generator().manual_seed(0)
     for batch in settings.fwd_batches:
         x = torch.randn(batch, 3, *hw, generator=gen).to(dev)
         label = f'[{config}] forward, batch {batch}'
         # batch-1 forwards are short, so noisier and cheap to repeat
         repeats = settings.repeats * (3 if batch == 1 else 1)
-        medians = time_interleaved({v: _forward_fn(m, x, settings.amp)
-                                    for v, m in models.items()},
-                                   repeats, settings.warmup, label, settings.clock)
+        fns = {v: _forward_fn(m, x, settings.amp) for v, m in models.items()}
+        feed = {'input': x.cpu().numpy()}
+        fns.update({v: (lambda s=s: s.run(None, feed)) for v, s in sessions.items()})
+        medians = time_interleaved(fns, repeats, settings.warmup, label, settings.clock)
         for v, ms in medians.items():
             results[v][f'fwd_b{batch}_ms'] = ms
+    del sessions
 
     steps = {v: TrainStep(m, settings.train_batch, hw, dev, settings.amp)
              for v, m in models.items()}
@@ -298,12 +315,35 @@ def benchmark_config(config: str, settings: Settings) -> dict:
         results[v]['train_peak_mem_mb'] = train_peak_mem_mb(step, dev)
     del steps, models
 
-    # compiled variants against the compiled baseline, the others against mmpose's eager one
+    # compiled / exported variants against the baseline treated alike, the others against
+    # mmpose's eager one
     ratios = {}
     for v, r in results.items():
-        base = results['baseline_compiled' if v.endswith('_compiled') else 'baseline']
-        ratios[v] = {k: (r[k] / base[k] if r[k] is not None and base[k] else None) for k in r}
+        kind = next((k for k in ('_compiled', '_onnx') if v.endswith(k)), '')
+        base = results['baseline' + kind]
+        ratios[v] = {k: (r[k] / base[k] if r[k] is not None and base.get(k) else None)
+                     for k in r}
     return dict(config=config, input_hw=list(hw), variants=results, ratios=ratios)
+
+
+def onnx_session(model: nn.Module, hw: Tuple[int, int]):
+    """An onnxruntime CPU session of ``model``'s tensor path, exported as ``export_onnx``
+    does (dynamic batch), with as many threads as torch uses."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from .. import zoo
+    from .export_onnx import DEFAULT_OPSET, export
+    import copy
+    # the exporter traces on CPU; the timed model stays where it is
+    graph = zoo.TensorForward(copy.deepcopy(model).cpu().eval()).eval()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, 'model.onnx')
+        export(graph, torch.randn(2, 3, *hw), path, DEFAULT_OPSET, {})
+        return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
 
 # -- the block alone ---------------------------------------------------------------------------
@@ -362,6 +402,22 @@ def _cell(value: Optional[float], ratio: Optional[float], fmt: str) -> str:
     return f'{value:{fmt}} ({ratio:.2f})' if ratio is not None else f'{value:{fmt}}'
 
 
+def _runtime_table(res: dict) -> List[str]:
+    """Forward time of each compiled / exported variant over the same model in eager PyTorch."""
+    other = [v for v in res['variants'] if v.endswith(('_compiled', '_onnx'))]
+    if not other:
+        return []
+    keys = [k for k in res['variants']['baseline'] if k.startswith('fwd_')]
+    lines = ['| model | variant | ' + ' | '.join(f'{k[4:-3]}: this / eager' for k in keys)
+             + ' |', '|' + '---|' * (2 + len(keys))]
+    name = os.path.basename(res['config']).replace('.py', '')
+    for v in other:
+        eager = res['variants'][v.rsplit('_', 1)[0]]
+        cells = [f"{res['variants'][v][k] / eager[k]:.2f}" for k in keys]
+        lines.append(f'| {name} | {v} | ' + ' | '.join(cells) + ' |')
+    return lines + ['']
+
+
 def markdown(report: dict) -> str:
     """The report as Markdown tables: each value with its ratio to the baseline in brackets."""
     lines = []
@@ -376,10 +432,11 @@ def markdown(report: dict) -> str:
             flops = None if r['flops'] is None else r['flops'] / 1e9
             cells = [name, v, _cell(r['params'] / 1e6, ratio['params'], '.2f'),
                      _cell(flops, ratio['flops'], '.2f')]
-            cells += [_cell(r[k], ratio[k], '.0f' if r[k] and r[k] >= 10 else '.1f')
+            cells += [_cell(r.get(k), ratio.get(k), '.0f' if (r.get(k) or 0) >= 10 else '.1f')
                       for k in keys]
             lines.append('| ' + ' | '.join(cells) + ' |')
         lines.append('')
+        lines += _runtime_table(res)
     if report.get('block'):
         lines += ['| PSA block (N x C x H x W) | variant | fwd (ms) | paper_direct / this | '
                   'fwd+bwd (ms) | paper_direct / this |', '|---|---|---|---|---|---|']
@@ -441,6 +498,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[Settings, Optional
     p.add_argument('--compile', action='store_true',
                    help='also time the baseline and fast PSA compiled with torch.compile; their '
                    'ratios are to the compiled baseline')
+    p.add_argument('--onnx', action='store_true',
+                   help='also time the baseline and fast PSA exported to ONNX in onnxruntime '
+                   '(CPU, forwards); their ratios are to the exported baseline')
     p.add_argument('--no-models', action='store_true', help='only the block benchmark')
     p.add_argument('--no-block', action='store_true', help='only the model benchmark')
     p.add_argument('--quick', action='store_true',
@@ -451,7 +511,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[Settings, Optional
                  device=a.device, fwd_batches=tuple(a.fwd_batches), train_batch=a.train_batch,
                  input_size=tuple(a.input_size) if a.input_size else None, repeats=a.repeats,
                  block_repeats=a.block_repeats, models=not a.no_models, block=not a.no_block,
-                 threads=a.threads, clock=a.clock, amp=a.amp, compile=a.compile)
+                 threads=a.threads, clock=a.clock, amp=a.amp, compile=a.compile,
+                 onnx=a.onnx)
     return (quick_settings(s) if a.quick else s), a.out
 
 

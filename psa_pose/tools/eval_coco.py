@@ -27,15 +27,23 @@ def _check_results(results, path: str, num_keypoints: int) -> None:
                             f'results made by a model of another dataset?')
 
 
-def evaluate(gt_file: str, results_file: str, sigmas: Optional[List[float]] = None,
-             verbose: bool = False) -> Dict[str, float]:
-    """COCOeval keypoint metrics of a COCO results file against a COCO annotation file."""
+def read_gt(gt_file: str, num_keypoints: int = 17) -> dict:
+    """The checked COCO keypoints annotation file the results are evaluated against."""
+    return read_coco_keypoints(gt_file, f'pass the person keypoints annotation file of the split '
+                               f'the results were made on', num_keypoints)
+
+
+def run_cocoeval(gt_file: str, results_file: str, sigmas: Optional[List[float]] = None,
+                 gt: Optional[dict] = None):
+    """pycocotools' ``COCOeval`` ('keypoints') of a results file, after ``evaluate()`` and
+    ``accumulate()``: ``evalImgs`` holds the per-image matching, ``stats`` the metrics.
+    ``gt``: the parsed ``gt_file`` when the caller has read it already."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
     # COCOeval's own sigmas are those of COCO's 17 keypoints
     num_keypoints = 17 if sigmas is None else len(sigmas)
-    gt = read_coco_keypoints(gt_file, f'pass the person keypoints annotation file of the split '
-                             f'the results were made on', num_keypoints)
+    if gt is None:
+        gt = read_gt(gt_file, num_keypoints)
     results = read_json(results_file, 'a COCO keypoint results file')
     _check_results(results, results_file, num_keypoints)
     known = {im['id'] for im in gt['images']}
@@ -53,12 +61,22 @@ def evaluate(gt_file: str, results_file: str, sigmas: Optional[List[float]] = No
             ev.params.kpt_oks_sigmas = np.array(sigmas)
         ev.evaluate()
         ev.accumulate()
-    summary = io.StringIO()
-    with contextlib.redirect_stdout(summary):
         ev.summarize()
-    if verbose:
-        print(summary.getvalue(), end='')
+    return ev
+
+
+def stats_of(ev) -> Dict[str, float]:
+    """``COCOeval.stats`` by name."""
     return {name: float(v) for name, v in zip(COCO_STATS, ev.stats)}
+
+
+def evaluate(gt_file: str, results_file: str, sigmas: Optional[List[float]] = None,
+             verbose: bool = False) -> Dict[str, float]:
+    """COCOeval keypoint metrics of a COCO results file against a COCO annotation file."""
+    ev = run_cocoeval(gt_file, results_file, sigmas)
+    if verbose:
+        ev.summarize()
+    return stats_of(ev)
 
 
 def format_table(metrics: Dict[str, float]) -> str:

@@ -12,7 +12,7 @@ flip test and flip pairs) goes into the model's ``metadata_props`` for
 torch's own exporter (``torch.onnx.export(..., dynamo=True)``, torch.export + onnxscript) is
 used: mmdeploy 1.3.1 does not install beside onnx >= 1.16 and its fork does not export under
 torch 2.14 (README, "Export to ONNX"). The model runs in eval mode under ``torch.no_grad``, so
-PSA's fast path never reaches its hand-written backward. Before the file is written the graph
+the export traces the forward only (no autograd). Before the file is written the graph
 passes ``onnx.checker`` and onnxruntime's heatmaps are compared with PyTorch's on real crops
 made by the config's test pipeline; above ``--tolerance`` nothing is written (exit code 2).
 """
@@ -37,17 +37,6 @@ from .ckptfile import load_fitting
 
 TOLERANCE = 1e-4
 DEFAULT_OPSET = 18
-
-
-class HeatmapGraph(nn.Module):
-    """The pose model's tensor path: normalised crops -> heatmaps."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model._forward(inputs)
 
 
 def _test_pipeline(cfg: Config) -> list:
@@ -196,7 +185,7 @@ def export_onnx(config: str, checkpoint: str, out: str, input_shape: Optional[Tu
     meta = runtime_metadata(cfg, dataset_meta_from_config(cfg, 'test'), config)
     model = zoo.build_model(cfg).eval()
     load_weights(model, checkpoint, config)
-    graph = HeatmapGraph(model).eval()
+    graph = zoo.TensorForward(model).eval()
     inputs, source = real_crops(cfg, model, check_samples)
     w, h = meta['input_size']
     if tuple(inputs.shape[2:]) != (h, w):

@@ -54,7 +54,7 @@ from ..utils import UserError, first_line
 from .ckptfile import check_fit, load_checkpoint_file, tensors_of
 from .cocofile import read_coco_keypoints
 
-MODES = ('train', 'test')
+RUN_KINDS = ('train', 'test')
 RESUME = '--resume'              # CheckpointToLoad.where of the checkpoint a run resumes from
 
 
@@ -84,8 +84,8 @@ def checked_runner(cfg: Config, config: str, build: Callable[[Config], Any], mod
 def check_config(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
     """Everything that needs no model (see the module docstring); returns the checkpoints the
     run will load, for :func:`check_weights`."""
-    if mode not in MODES:
-        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    if mode not in RUN_KINDS:
+        raise ValueError(f'mode must be one of {RUN_KINDS}, got {mode!r}')
     check_psa_settings(cfg, config)
     check_data(cfg, config, mode)
     return read_checkpoints(cfg, config, mode)

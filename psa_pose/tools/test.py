@@ -89,13 +89,21 @@ def _test(args: argparse.Namespace) -> int:
         os.replace(f'{prefix}.keypoints.json', args.coco_results)
         print(f'COCO results written to {args.coco_results}')
     if args.out:
-        # what publish_model.py checks the metrics against: this checkpoint, this config
+        # what compare_ap.py needs to bootstrap this run against another: its COCO results,
+        # the ground truth they were scored on, and the seed; and what publish_model.py checks
+        # the metrics against: this checkpoint, this config
+        evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
+            else cfg.test_evaluator
+        ann_file = evaluator.get('ann_file')
+        extra = {'seed': cfg.get('randomness', {}).get('seed'),
+                 'ann_file': osp.abspath(ann_file) if ann_file else None,
+                 'coco_results': osp.abspath(args.coco_results) if prefix else None}
         write_json({'config': config_name(args.config),
                     **({'config_file': osp.abspath(args.config)} if osp.isfile(args.config)
                        else {}),
                     'checkpoint': osp.abspath(args.checkpoint),
                     'checkpoint_sha256': sha256_of(args.checkpoint),
-                    **{k: float(v) for k, v in metrics.items()}}, args.out)
+                    **extra, **{k: float(v) for k, v in metrics.items()}}, args.out)
         print(f'metrics written to {args.out}')
     return 0
 

@@ -48,7 +48,8 @@ def test_quick_run_writes_report(tmp_path, capsys):
     assert row['shape'] == [2, 16, 8, 6]
     for kind in ('fwd', 'train'):
         assert set(row[f'{kind}_ms']) == set(benchmark.BLOCK_VARIANTS)
-        assert row[f'{kind}_speedup_fast_vs_direct'] > 0
+        ms = row[f"{kind}_ms"]
+        assert row[f"{kind}_speedup_fast_vs_direct"] == ms["paper_direct"] / ms["paper_fast"]
     assert report['settings']['threads'] == 1 and report['memory_method']
 
     table = capsys.readouterr().out
@@ -77,3 +78,32 @@ def test_quick_run_with_amp_and_compile(tmp_path):
     assert all(v > 0 for name in compiled for k, v in res['variants'][name].items()
                if k.endswith('_ms')), res['variants']
     assert report['settings']['amp'] and report['settings']['compile']
+
+
+def test_quick_run_with_onnx(tmp_path, capsys):
+    """--onnx: the exported baseline and PSA timed in onnxruntime beside the eager models,
+    their ratios against the exported baseline, and a table of onnxruntime / PyTorch."""
+    config = tmp_path / 'tiny_res18.py'
+    config.write_text(TINY_CONFIG)
+    threads = torch.get_num_threads()
+    try:
+        report = benchmark.main(['--quick', '--threads', '1', '--configs', str(config),
+                                 '--no-block', '--onnx'])
+    finally:
+        torch.set_num_threads(threads)
+    res, = report['models']
+    exported = {f'{v}_onnx' for v in benchmark.EXPORTED_FROM}
+    assert set(res['variants']) == set(benchmark.VARIANTS) | exported
+    for name in exported:
+        values = res['variants'][name]
+        assert {k for k in values if k.endswith('_ms')} == {'fwd_b1_ms', 'fwd_b2_ms'}
+        assert values['params'] == res['variants'][name[:-len('_onnx')]]['params']
+    assert all(r == 1.0 for r in res['ratios']['baseline_onnx'].values())
+    ratio = res['ratios']['psa_fast_onnx']['fwd_b2_ms']
+    assert ratio == res['variants']['psa_fast_onnx']['fwd_b2_ms'] / \
+        res['variants']['baseline_onnx']['fwd_b2_ms']
+    table = capsys.readouterr().out
+    assert '| model | variant | b1: this / eager | b2: this / eager |' in table
+    onnx, eager = res['variants']['psa_fast_onnx'], res['variants']['psa_fast']
+    over = [f"{onnx[k] / eager[k]:.2f}" for k in ('fwd_b1_ms', 'fwd_b2_ms')]
+    assert f'| tiny_res18 | psa_fast_onnx | {over[0]} | {over[1]} |' in table

@@ -11,14 +11,9 @@ from tests.deploy.conftest import random_checkpoint
 SYNTH = os.path.join(REPO, 'configs', 'synth')
 ARCHS = {'res18': 'td-hm_res18{}_dark-1xb16-24e_synth-128x96.py',
          'hrnet-w16': 'td-hm_hrnet-w16{}_dark-1xb16-24e_synth-128x96.py'}
-# (tag in the config name, psa_cfg); the ablation modes 'ch' and 'sp' go here once they exist
-VARIANTS = [
-    ('', None),
-    ('-psa-p', dict(mode='p', formulation='paper')),
-    ('-psa-p', dict(mode='s', formulation='paper')),
-    ('-psa-p', dict(mode='p', formulation='official')),
-    ('-psa-p', dict(mode='s', formulation='official')),
-]
+# (tag in the config name, psa_cfg): both layouts, both formulations, both ablation branches
+VARIANTS = [('', None)] + [('-psa-p', dict(mode=m, formulation=f))
+                           for f in ('paper', 'official') for m in ('p', 's', 'ch', 'sp')]
 SMALL_HRNET = {  # one block per branch: the same kinds of layers, a quarter of the graph
     f'model.backbone.extra.stage{i}.num_blocks': (1,) * n for i, n in ((1, 1), (2, 2), (3, 3),
                                                                         (4, 4))}

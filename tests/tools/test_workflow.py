@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 
+from psa_pose.tools.bootstrap import VERDICTS
 from psa_pose.tools.publish import ChecksumError, load_published
 from tests.conftest import REPO, SCRIPT_ENV, run_script
 
@@ -44,7 +45,11 @@ def test_compare_train_writes_one_experiment_folder(experiment):
     assert [r['psa'] for r in rows] == ['-', 'p (paper)']
     base, psa = rows
     assert psa['baseline'] == base['config']
-    assert psa['delta_AP'] == pytest.approx(psa['AP'] - base['AP'])
+    assert psa['delta_AP'] == psa['AP'] - base['AP']
+    # the folders found their COCO results and ground truth: intervals on the 4 images
+    assert psa['bootstrap']['images'] == 4 and 0 <= base['AP_ci'][0] <= base['AP_ci'][1] <= 1
+    low, high = psa['delta_AP_ci']
+    assert low <= high and psa['verdict'] in VERDICTS
     # ResNet-18 (11,176,512) + HeatmapHead (4,200,209); + 2 paper PSA blocks (2c^2+3c each)
     # of widths 64, 128, 256 and 512
     assert base['params'] == 15_376_721
@@ -148,6 +153,76 @@ def test_shell_wrappers_explain_their_usage(tmp_path):
                           ('compare_train.sh', 'BASELINE_CONFIG PSA_CONFIG GPUS')):
         res = run('bash', f'{REPO}/scripts/{script}', cwd=tmp_path, check=False)
         assert res.returncode == 2 and f'usage: ' in res.stderr and usage in res.stderr, script
+
+
+FAKE_PYTHON = r"""#!/usr/bin/env bash
+# stands in for python: records the call, writes what train.py / test.py would
+echo "$*" >> "$CALL_LOG"
+script=$(basename "$1"); shift
+work=; out=; res=
+while [[ $# -gt 0 ]]; do
+  case $1 in --work-dir) work=$2 ;; --out) out=$2 ;; --coco-results) res=$2 ;; esac; shift
+done
+case $script in
+  train.py)
+    mkdir -p "$work"; echo "$work/epoch_1.pth" > "$work/last_checkpoint"
+    if [[ "$work" == *"$KILL_IN" && ! -f "$KILLED" ]]; then touch "$KILLED"; exit 137; fi ;;
+  test.py) echo '{}' > "$out"; echo '[]' > "$res" ;;
+esac
+"""
+
+
+SEED_RUNS = [('train.py', 'baseline/seed-0', 'randomness.seed=0', '--amp'),
+             ('test.py', 'baseline/seed-0/test', 'randomness.seed=0'),
+             ('train.py', 'psa/seed-0', 'randomness.seed=0', '--amp'),
+             ('test.py', 'psa/seed-0/test', 'randomness.seed=0'),
+             ('train.py', 'baseline/seed-1', 'randomness.seed=1', '--amp'),
+             ('test.py', 'baseline/seed-1/test', 'randomness.seed=1'),
+             ('train.py', 'psa/seed-1', 'randomness.seed=1', '--amp'),
+             ('test.py', 'psa/seed-1/test', 'randomness.seed=1')]
+
+
+@pytest.mark.parametrize('killed', [4, 6])
+def test_compare_train_seeds_resume_after_a_kill(tmp_path, killed):
+    """--seeds 2 killed after its first seed (in the second seed's baseline training) or later
+    (in its PSA training): the same command again skips the finished runs, resumes the killed
+    one from its checkpoint and trains the rest."""
+    fake = tmp_path / 'python'
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    exp, log = tmp_path / 'exp', tmp_path / 'calls'
+    env = {**ENV, 'PYTHON': str(fake), 'CALL_LOG': str(log), 'EXP_DIR': str(exp),
+           'KILL_IN': SEED_RUNS[killed][1], 'KILLED': str(tmp_path / 'killed')}
+    cmd = ['bash', f'{REPO}/scripts/compare_train.sh', BASE, PSA, '1', '--seeds', '2', '--amp']
+
+    def calls():
+        out = []
+        for line in log.read_text().splitlines():
+            words = line.split()
+            script = os.path.basename(words[0])
+            if script == 'compare_ap.py':
+                out.append((script, *[os.path.relpath(w, exp) for w in words[1:3]]))
+                continue
+            work = words[words.index('--work-dir') + 1]
+            out.append((script, os.path.relpath(work, exp), *(
+                w for w in words if w.startswith('randomness') or w in ('--resume', '--amp'))))
+        log.unlink()
+        return out
+
+    first = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert first.returncode == 137
+    assert calls() == SEED_RUNS[:killed + 1]
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0, again.stderr
+    resumed = (*SEED_RUNS[killed][:3], '--resume', '--amp')
+    assert calls() == [resumed, *SEED_RUNS[killed + 1:], ('compare_ap.py', 'baseline', 'psa')]
+    assert again.stdout.count('finished before') == killed // 2
+    bad = subprocess.run(cmd[:5] + ['--seeds', 'x'], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith(
+        'error: --seeds x: needs a count N (seeds 0..N-1) or a list like 0,1,2')
 
 
 @pytest.mark.parametrize('script,args,expected', [

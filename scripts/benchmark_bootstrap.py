@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Thin entry point: see psa_pose/tools/benchmark_onnx.py."""
+"""Thin entry point: see psa_pose/tools/benchmark_bootstrap.py."""
 import os
 import sys
 
 # runs from any directory, with or without the package installed
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from psa_pose.tools.benchmark_onnx import main  # noqa: E402
+from psa_pose.tools.benchmark_bootstrap import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())
