@@ -9,6 +9,7 @@ import mmcv_ops_placeholder
 mmcv_ops_placeholder.install()
 
 from . import engine  # noqa: E402,F401  (registers the training hooks tools/train.py adds)
+from .data import coco  # noqa: E402,F401  (registers the checked dataset and image loading)
 from .models import (PolarizedSelfAttention, PSAHRNet,  # noqa: E402
                      PSAResNet)
 

@@ -15,6 +15,13 @@ class UserError(Exception):
     """Bad input: shown as one line (what file, what is wrong, what to do), exit code 2."""
 
 
+def first_line(e: BaseException) -> str:
+    """``Type: first sentence`` of an exception, short enough for one line."""
+    lines = str(e).strip().splitlines()
+    text = lines[0].split('. ')[0][:120] if lines else ''
+    return f'{type(e).__name__}: {text}' if text else type(e).__name__
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     print(f'error: {message}', file=sys.stderr)
     sys.exit(code)

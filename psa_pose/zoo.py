@@ -11,19 +11,22 @@ of the module: ``td-hm_hrnet-w32-psa-p_8xb64-210e_coco-256x192`` is mmpose's
 ``td-hm_hrnet-w32_8xb64-210e_coco-256x192`` with PSA (``p`` or ``s``; ``ch`` or ``sp`` for the
 one-branch ablations; ``-official`` for the released formulation, paper formulation otherwise).
 """
+import ast
 import copy
 import json
 import os
 import re
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch.nn as nn
 from mmengine.config import Config
 
+from .configcheck import check_loaded_config, psa_build_error
 from .metrics import REPORTED
 from .published import MMPOSE_AP, PAPER, paper_row
-from .utils import UserError, atomic_path, write_json
+from .utils import UserError, atomic_path, first_line, write_json
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, 'configs')
@@ -105,21 +108,67 @@ def load_config(path: str, options: Optional[dict] = None) -> Config:
     """The one config loader: ``Config.fromfile`` of a config file (or of one of mmpose's
     packaged configs, by file name without ``.py``) with ``--cfg-options`` merged.
 
-    Importing the config imports psa_pose through its ``custom_imports``. A missing file or
-    options that do not merge are one :class:`~psa_pose.utils.UserError` line.
+    Importing the config imports psa_pose through its ``custom_imports``. A missing file, a
+    syntax error (the file and line), a config that raises, options that do not merge and the
+    mistakes :mod:`psa_pose.configcheck` finds (a key the built object does not take, bad PSA
+    settings) are one :class:`~psa_pose.utils.UserError` line, the same for every entry point.
     """
+    given = path
     if not os.path.isfile(path):
         try:
             path = mmpose_config_file(path)
         except FileNotFoundError:
             raise UserError(f'{path}: no such config file') from None
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as e:
+        raise syntax_error(path, e) from None
+    except Exception as e:  # noqa: BLE001 - a config is Python: it can raise anything
+        raise UserError(f'{path}: cannot be loaded as a config ({first_line(e)}); fix the '
+                        f'config file') from None
     if options:
         try:
             cfg.merge_from_dict(options)
         except (TypeError, KeyError, ValueError) as e:
             raise UserError(f'{path}: --cfg-options do not fit the config: {e}') from None
+    check_loaded_config(cfg, given)
     return cfg
+
+
+def _bases(path: str, tree: ast.Module) -> List[str]:
+    """The local ``_base_`` files a parsed config names."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return []
+            names = [value] if isinstance(value, str) else list(value)
+            return [os.path.normpath(os.path.join(os.path.dirname(path), n)) for n in names
+                    if isinstance(n, str) and '::' not in n]
+    return []
+
+
+def syntax_error(path: str, error: SyntaxError) -> UserError:
+    """One line naming the file (``path`` or one of its ``_base_`` files) and the line of a
+    syntax error that mmengine reports without either."""
+    todo, seen = [path], set()
+    while todo:
+        file = todo.pop(0)
+        if file in seen or not os.path.isfile(file):
+            continue
+        seen.add(file)
+        with open(file, encoding='utf-8') as f:
+            text = f.read()
+        try:
+            tree = ast.parse(text, filename=file)
+        except SyntaxError as e:
+            error, path = e, file
+            break
+        todo += _bases(file, tree)
+    return UserError(f'{path}:{error.lineno}: syntax error ({error.msg}); fix line '
+                     f'{error.lineno} of the config file')
 
 
 def build_model(cfg: Config, pretrained: bool = False):
@@ -130,7 +179,22 @@ def build_model(cfg: Config, pretrained: bool = False):
     model_cfg = copy.deepcopy(cfg.model)
     if not pretrained:
         model_cfg.backbone.pop('init_cfg', None)
-    return MODELS.build(model_cfg)
+    with psa_errors_as_lines(cfg):
+        return MODELS.build(model_cfg)
+
+
+@contextmanager
+def psa_errors_as_lines(cfg: Config) -> Iterator[None]:
+    """A PSA block width or ``psa_stages`` that the backbone refuses while it is built (they
+    need its structure) as the one line about the key of the config file ``cfg`` was loaded
+    from (a config made in code is left to its caller, which knows the file)."""
+    from .models.psa import PSAConfigError
+    try:
+        yield
+    except PSAConfigError as e:
+        if not cfg.filename:
+            raise
+        raise psa_build_error(cfg, cfg.filename, e) from None
 
 
 def input_hw(cfg: Config) -> Tuple[int, int]:
@@ -192,7 +256,8 @@ def measure(cfg: Config, hw: Optional[Tuple[int, int]] = None) -> Tuple[int, flo
     model_cfg['backbone'].pop('init_cfg', None)
     model_cfg.pop('test_cfg', None)
     model_cfg['head'].pop('decoder', None)        # codec only: no effect on the network
-    return _measure(json.dumps(model_cfg, sort_keys=True), tuple(hw or input_hw(cfg)))
+    with psa_errors_as_lines(cfg):
+        return _measure(json.dumps(model_cfg, sort_keys=True), tuple(hw or input_hw(cfg)))
 
 
 def measure_all(progress: bool = True) -> Dict[str, Dict]:

@@ -98,14 +98,15 @@ step 5/6 "comparison table with 95% intervals (paired bootstrap over the images)
 "$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline" "$EXP_DIR/psa" --out-dir "$EXP_DIR"
 
 step 6/6 "publishing the PSA checkpoint"
-# the checkpoint compare_train.sh tested, as test.py recorded it
+# the checkpoint compare_train.sh tested, as test.py recorded it (with its sha256 and config,
+# which publish_model.py checks; the metrics are CocoMetric's, equal to pycocotools')
 PSA_RUN=$EXP_DIR/psa/${RUNS[0]}; PSA_RUN=${PSA_RUN%/.}      # with seeds: the first seed's
 CKPT=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["checkpoint"])' \
        "$PSA_RUN/metrics.json")
 mkdir -p "$EXP_DIR/release"
 # --no-zoo: a model trained on generated data is no entry of the COCO model zoo
 "$PYTHON" "$ROOT/scripts/publish_model.py" "$CKPT" "$EXP_DIR/release/$(basename "$PSA" .py)" \
-  --metrics "$PSA_RUN/pycocotools.json" --no-zoo | tee "$EXP_DIR/release/publish.log"
+  --metrics "$PSA_RUN/metrics.json" --no-zoo | tee "$EXP_DIR/release/publish.log"
 # publish_model.py prints "published PATH (sha256 ...)"; an older release may sit beside it
 RELEASED=$(sed -n 's/^published \(.*\) (sha256 .*/\1/p' "$EXP_DIR/release/publish.log")
 

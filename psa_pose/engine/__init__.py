@@ -3,11 +3,11 @@ from mmengine.config import Config
 
 from .fileio import ATOMIC_LOCAL, AtomicLocalBackend, write_atomic
 from .hooks import (AtomicCheckpointHook, CheckFiniteLossHook, EpochSeedHook,
-                    NonFiniteLossError, epoch_seed)
+                    NonFiniteLossError, epoch_seed, last_checkpoint)
 
 __all__ = ['ATOMIC_LOCAL', 'AtomicLocalBackend', 'write_atomic', 'AtomicCheckpointHook',
            'CheckFiniteLossHook', 'EpochSeedHook', 'NonFiniteLossError', 'epoch_seed',
-           'add_safety_hooks']
+           'last_checkpoint', 'add_safety_hooks']
 
 # custom hooks tools/train.py adds unless the config lists them already
 SAFETY_HOOKS = ('EpochSeedHook', 'CheckFiniteLossHook')

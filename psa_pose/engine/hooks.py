@@ -186,6 +186,18 @@ class AtomicCheckpointHook(CheckpointHook):
         self._finish_removals(pending)
 
 
+def last_checkpoint(work_dir: str) -> Optional[str]:
+    """The last complete checkpoint of a run in ``work_dir`` (what ``--resume`` continues
+    from), or None. The ``last_checkpoint`` file, not message_hub's ``last_ckpt``: mmengine
+    sets that before it saves."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        last = f.read().strip()
+    return last if last and osp.isfile(last) else None
+
+
 class NonFiniteLossError(UserError):
     """The loss became NaN or infinite; training was stopped (one line, exit code 2)."""
 
@@ -227,12 +239,8 @@ class CheckFiniteLossHook(Hook):
         return where + ')'
 
     def _advice(self, runner) -> str:
-        # the file, not message_hub's 'last_ckpt': mmengine sets that before it saves
-        last = None
-        if osp.isfile(osp.join(runner.work_dir, 'last_checkpoint')):
-            with open(osp.join(runner.work_dir, 'last_checkpoint')) as f:
-                last = f.read().strip()
-        if last and osp.isfile(last):
+        last = last_checkpoint(runner.work_dir)
+        if last:
             resume = f'last good checkpoint: {last} (continue with --resume {last})'
         else:
             resume = 'no checkpoint was saved before it'

@@ -46,7 +46,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ..utils import write_json
+from ..utils import one_line_errors, write_json
 
 DEFAULT_CONFIGS = ('td-hm_hrnet-w32_8xb64-210e_coco-256x192',
                    'td-hm_res50_8xb64-210e_coco-256x192')
@@ -521,7 +521,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     import warnings
     warnings.filterwarnings('ignore', category=DeprecationWarning)
     settings, out = parse_args(argv)
-    report = run(settings)
+    with one_line_errors():     # a config mistake: the line every entry point prints
+        report = run(settings)
     print(markdown(report))
     if out:
         write_json(report, out)

@@ -15,7 +15,7 @@ from typing import List
 from mmengine.config import Config
 
 from .cocofile import read_coco_keypoints
-from .preflight import _leaf_datasets, _used_splits, check_config, check_weights
+from .preflight import leaf_datasets, used_splits, check_config, check_weights
 from .pretrained import describe, pretrained_sources
 
 
@@ -45,8 +45,8 @@ def summary(cfg: Config, config: str, mode: str, pretrained: List[str]) -> List[
     """What the checked run would read, one line each; ``pretrained``: :func:`describe` of
     each pretrained checkpoint, taken before the checks (which may download them)."""
     lines = [f'config: {osp.abspath(config)} ({mode})']
-    for split in _used_splits(cfg, mode):
-        for path, dataset_cfg in _leaf_datasets(cfg[f'{split}_dataloader']['dataset'],
+    for split in used_splits(cfg, mode):
+        for path, dataset_cfg in leaf_datasets(cfg[f'{split}_dataloader']['dataset'],
                                                 f'{split}_dataloader.dataset'):
             lines += _dataset_lines(split, path, dataset_cfg)
     if cfg.get('load_from'):

@@ -1,25 +1,52 @@
-"""Reading a checkpoint file, for every entry point that takes one (train, test, publish).
+"""Reading a checkpoint file and fitting it to a model, for every entry point that takes one
+(train's ``load_from``, ``init_cfg`` and ``--resume``, test, demo, publish, export).
 
 Each failure is one :class:`~psa_pose.utils.UserError` line naming the file, what is wrong
-with it (missing, cut short, not a checkpoint, no tensors) and what to do.
+with it (missing, cut short, not a checkpoint, no tensors, a release whose sha256 does not
+match its name, keys or shapes that do not fit the config's model) and what to do.
 """
+import hashlib
+import os
 import os.path as osp
 import pickle
+import re
 import warnings
 import zipfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
+import torch.nn as nn
 
-from ..models.checkpoint import CheckpointMismatchError, state_dict_from
-from ..utils import UserError
+from ..models.checkpoint import (CheckpointMismatchError, LoadReport, compare_state_dict,
+                                 psa_state_keys, state_dict_from)
+from ..utils import UserError, first_line
+
+PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
 
 
-def first_line(e: BaseException) -> str:
-    """``Type: first sentence`` of an exception, short enough for one line."""
-    lines = str(e).strip().splitlines()
-    text = lines[0].split('. ')[0][:120] if lines else ''
-    return f'{type(e).__name__}: {text}' if text else type(e).__name__
+class ChecksumError(UserError):
+    """A published checkpoint whose sha256 does not match the one in its file name."""
+
+
+def sha256_of(path: str) -> str:
+    """The sha256 (hex) of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_published(path: str) -> None:
+    """For a file named like a release (``<name>-<sha256[:8]>_<date>.pth``), raise
+    :class:`ChecksumError` unless its sha256 matches the name; other names are not checked."""
+    m = PUBLISHED.search(os.path.basename(path))
+    if m is None:
+        return
+    sha = sha256_of(path)
+    if sha[:8] != m['sha']:
+        raise ChecksumError(f'{path}: sha256 starts with {sha[:8]}, the name says {m["sha"]}; '
+                            f'the file is corrupt or was changed: download it again')
 
 
 def _lost_its_end(path: str) -> bool:
@@ -79,3 +106,72 @@ def tensors_of(checkpoint: Any, source: str, named: str,
         raise UserError(f'{source}: holds no state dict of tensors ({found}) {named}; use a '
                         f'checkpoint saved by torch.save/mmengine')
     return state_dict
+
+
+def _is_psa_key(key: str) -> bool:
+    # PSA blocks are children named ``psa`` of mmpose's residual blocks (models.backbones)
+    return '.psa.' in f'.{key}'
+
+
+def _some(keys: List[str]) -> str:
+    return ', '.join(keys[:3]) + (', ...' if len(keys) > 3 else '')
+
+
+def misfit(report: LoadReport, model: nn.Module, allow_missing_psa: bool = False,
+           allow_extra: bool = False) -> str:
+    """What of a checkpoint does not fit ``model`` (``report`` from
+    :func:`~psa_pose.models.compare_state_dict`), in words, or '' when it fits.
+
+    Keys and shapes must fit exactly, except: with ``allow_missing_psa`` the model's PSA keys
+    may be missing (a baseline checkpoint initialising a PSA model for training); with
+    ``allow_extra`` the checkpoint may have non-PSA keys the model lacks (an ImageNet
+    classifier's ``fc.*`` under ``init_cfg=Pretrained``).
+    """
+    parts = []
+    extra_psa = [k for k in report.unexpected if _is_psa_key(k)]
+    extra = [k for k in report.unexpected if not _is_psa_key(k)]
+    if extra_psa:
+        if psa_state_keys(model):
+            parts.append(f'has {len(extra_psa)} PSA keys the model does not have (e.g. '
+                         f'{_some(extra_psa)}): it was trained with other PSA stages')
+        else:
+            parts.append(f'has {len(extra_psa)} PSA keys the baseline config does not have: '
+                         f'it was trained with a PSA config')
+    if report.missing_psa and not allow_missing_psa:
+        if not extra_psa and not any(_is_psa_key(k) for k in report.loaded):
+            parts.append(f'lacks the {len(report.missing_psa)} PSA keys of the PSA config: it '
+                         f'was trained with a baseline config')
+        else:
+            parts.append(f'{len(report.missing_psa)} PSA keys missing from it (e.g. '
+                         f'{_some(report.missing_psa)})')
+    if report.problem():
+        parts.append(report.problem())
+    if extra and not allow_extra:
+        parts.append(f'has {len(extra)} keys the model does not have (e.g. {_some(extra)})')
+    return '; '.join(parts)
+
+
+def check_fit(model: nn.Module, state_dict: Dict[str, torch.Tensor], checkpoint: str,
+              config: str, fix: str, allow_missing_psa: bool = False,
+              allow_extra: bool = False) -> LoadReport:
+    """The one rule for a checkpoint loaded into the model of ``config`` (by every entry
+    point): :func:`misfit` must be empty, else one :class:`UserError` line naming the
+    checkpoint, the config, what does not fit and ``fix``. Nothing is loaded."""
+    report = compare_state_dict(model, state_dict, checkpoint)
+    problem = misfit(report, model, allow_missing_psa, allow_extra)
+    if problem:
+        raise UserError(f'{checkpoint}: does not fit the model of {config}: {problem}; {fix}')
+    return report
+
+
+def load_fitting(model: nn.Module, checkpoint: str, config: str, named: str,
+                 fix: str) -> Tuple[Any, LoadReport]:
+    """Read ``checkpoint`` (a release's sha256 checked against its name), check that it fits
+    ``model`` exactly (:func:`check_fit`) and load it; return what the file holds (for its
+    ``meta``) and the report."""
+    verify_published(checkpoint)
+    ckpt = load_checkpoint_file(checkpoint, named)
+    state_dict = tensors_of(ckpt, checkpoint, named)
+    report = check_fit(model, state_dict, checkpoint, config, fix)
+    model.load_state_dict({k: state_dict[k] for k in report.loaded}, strict=False)
+    return ckpt, report

@@ -63,16 +63,24 @@ def read_bboxes(path: str, image: str, score_thr: float = 0.3) -> np.ndarray:
 
 
 def load_model(config: str, checkpoint: str, device: str = 'cpu'):
-    """mmpose's ``init_model``; a published checkpoint's sha256 is checked first."""
+    """mmpose's ``init_model`` of the config (loaded and checked by
+    :func:`psa_pose.zoo.load_config`) with the checkpoint loaded only if it fits the model
+    exactly (:func:`~psa_pose.tools.ckptfile.load_fitting`; a release's sha256 is checked)."""
     import psa_pose  # noqa: F401
     from mmpose.apis import init_model
-    from .publish import verify_published
-    if not osp.isfile(config):
-        raise UserError(f'{config}: no such config file')
+    from .. import zoo
+    from .ckptfile import load_fitting
+    cfg = zoo.load_config(config)
     if not osp.isfile(checkpoint):
         raise UserError(f'{checkpoint}: no such checkpoint file')
-    verify_published(checkpoint)
-    return init_model(config, checkpoint, device=device)
+    with zoo.psa_errors_as_lines(cfg):
+        model = init_model(cfg, None, device=device)
+    ckpt, _ = load_fitting(model, checkpoint, config, '(the checkpoint to draw with)',
+                           'draw with the config it was trained with')
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    if isinstance(meta, dict) and 'dataset_meta' in meta:     # as init_model prefers it
+        model.dataset_meta = meta['dataset_meta']
+    return model
 
 
 def draw(model, image: str, bboxes: Optional[np.ndarray], out: str, kpt_thr: float = 0.3):
@@ -82,9 +90,13 @@ def draw(model, image: str, bboxes: Optional[np.ndarray], out: str, kpt_thr: flo
     from mmpose.apis import inference_topdown
     from mmpose.registry import VISUALIZERS
     from mmpose.structures import merge_data_samples
-    img = mmcv.imread(image, channel_order='rgb')
+    from ..data.coco import UNDECODABLE
+    try:
+        img = mmcv.imread(image, channel_order='rgb')
+    except cv2.error:       # mmcv converts the None of an undecodable file without a check
+        img = None
     if img is None:
-        raise UserError(f'{image}: cannot be read as an image')
+        raise UserError(f'{image}: {UNDECODABLE}; give a JPEG or PNG file')
     samples = inference_topdown(model, img, bboxes, bbox_format='xywh')
     result = merge_data_samples(samples)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)

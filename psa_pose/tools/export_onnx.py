@@ -32,10 +32,8 @@ from mmengine.config import Config, DictAction
 from .. import zoo
 from ..deploy.onnx_infer import (METADATA_FORMAT, METADATA_KEY, DeployError,
                                  check_codec)
-from ..models.checkpoint import compare_state_dict
 from ..utils import UserError, atomic_path, one_line_errors
-from .ckptfile import load_checkpoint_file, tensors_of
-from .publish import verify_published
+from .ckptfile import load_fitting
 
 TOLERANCE = 1e-4
 DEFAULT_OPSET = 18
@@ -98,19 +96,11 @@ def runtime_metadata(cfg: Config, dataset_meta: Dict, config: str) -> Dict:
     return meta
 
 
-def load_weights(model: nn.Module, checkpoint: str) -> None:
+def load_weights(model: nn.Module, checkpoint: str, config: str) -> None:
     """Load a training or published checkpoint (a release's sha256 is checked) that must fit
-    the model exactly, or raise one :class:`UserError` line."""
-    named = '(the checkpoint to export)'
-    verify_published(checkpoint)
-    state_dict = tensors_of(load_checkpoint_file(checkpoint, named), checkpoint, named)
-    report = compare_state_dict(model, state_dict, checkpoint)
-    problem = report.problem() or (report.missing_psa and f'{len(report.missing_psa)} PSA '
-                                   f'keys missing from it (e.g. {report.missing_psa[0]})')
-    if problem:
-        raise UserError(f'{checkpoint}: does not fit the config\'s model: {problem}; export it '
-                        f'with the config it was trained with')
-    model.load_state_dict({k: state_dict[k] for k in report.loaded}, strict=False)
+    the model of ``config`` exactly, or raise one :class:`UserError` line."""
+    load_fitting(model, checkpoint, config, '(the checkpoint to export)',
+                 'export it with the config it was trained with')
 
 
 def check_data_options(ann_file: str) -> Dict:
@@ -194,7 +184,7 @@ def export_onnx(config: str, checkpoint: str, out: str, input_shape: Optional[Tu
         set_input_shape(cfg, input_shape)
     meta = runtime_metadata(cfg, dataset_meta_from_config(cfg, 'test'), config)
     model = zoo.build_model(cfg).eval()
-    load_weights(model, checkpoint)
+    load_weights(model, checkpoint, config)
     graph = zoo.TensorForward(model).eval()
     inputs, source = real_crops(cfg, model, check_samples)
     w, h = meta['input_size']

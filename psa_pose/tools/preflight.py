@@ -11,24 +11,27 @@ Two steps, around the one construction of mmengine's Runner (:func:`checked_runn
 1. :func:`check_config`, before the Runner exists, so nothing is built and nothing written:
 
    - the PSA settings of the model (``psa_cfg`` keys and values, ``psa_cfg`` on a backbone
-     without PSA);
+     without PSA; :mod:`psa_pose.configcheck`, which ``zoo.load_config`` also runs);
    - every dataset the run will use (train + val for training, unless validation is off; test
      for testing): the dataset is built by mmpose with ``lazy_init=True``, so its own
      ``data_root``/``data_prefix``/``ann_file`` joining and argument checks apply and its
-     keypoint count comes from its metainfo; then the data root, the image folder (and the
-     first image in it), the annotation file (parsed once per run, schema checked: COCO
-     keypoints JSON with 3*K values per annotation) and the ``bbox_file`` detections;
+     keypoint count comes from its metainfo; then the data root, the image folder (and that
+     every image the annotation file names exists, not decoded), the annotation file (parsed
+     once per run, schema checked: COCO person keypoints JSON with 3*K values per annotation;
+     other categories only in a training file, whose person annotations
+     ``data.CocoPersonDataset`` keeps) and the ``bbox_file`` detections;
    - the evaluator's ``ann_file``;
-   - each checkpoint the run will load (``load_from``; for training also ``init_cfg``
-     ``Pretrained``): present and readable as a state dict of tensors. Zip checkpoints are
+   - each checkpoint the run will load (``load_from``, or the one ``--resume`` continues
+     from; for training also ``init_cfg`` ``Pretrained``): present and readable as a state
+     dict of tensors. Zip checkpoints are
      memory-mapped, so this reads their index, not their tensors.
 
 2. :func:`check_weights`, after the Runner has built the model (its only build) and before
    ``train()``/``test()`` build dataloaders or load anything: each checkpoint's keys and shapes
-   against the model, by :func:`psa_pose.models.compare_state_dict`, the rule
-   :func:`~psa_pose.models.load_checkpoint_report` loads by: every non-PSA key present with the
-   model's shape, PSA keys may be missing (for testing they may not: a PSA model evaluated with
-   untrained PSA blocks is not a result). mmengine then loads ``load_from`` as usual
+   against the model, by the one rule of :func:`psa_pose.tools.ckptfile.check_fit`: the same
+   keys and shapes, except that a baseline checkpoint may leave the PSA keys missing when it
+   initialises a PSA model for training (not for testing or resuming: a PSA model evaluated
+   with untrained PSA blocks is not a result). mmengine then loads the checkpoint as usual
    (``strict=False``), which for a checkpoint that passed loads exactly the same tensors.
 
 A PSA width error (an odd block width, ``psa_stages`` of the wrong length) needs the backbone's
@@ -45,15 +48,14 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..models.backbones.psa_mixin import PSABackboneMixin, check_psa_cfg
-from ..models.checkpoint import compare_state_dict
 from ..models.psa import PSAConfigError
-from ..utils import UserError
-from .ckptfile import first_line, load_checkpoint_file, tensors_of
+from ..configcheck import FIX_CONFIG, check_psa_settings, model_parts, psa_build_error
+from ..utils import UserError, first_line
+from .ckptfile import check_fit, load_checkpoint_file, tensors_of
 from .cocofile import read_coco_keypoints
 
 RUN_KINDS = ('train', 'test')
-FIX_CONFIG = 'fix it in the config or with --cfg-options'
+RESUME = '--resume'              # CheckpointToLoad.where of the checkpoint a run resumes from
 
 
 @dataclass
@@ -72,7 +74,7 @@ def checked_runner(cfg: Config, config: str, build: Callable[[Config], Any], mod
         runner = build(cfg)
     except PSAConfigError as e:
         # the block width and psa_stages need the backbone's structure: found as it is built
-        raise _psa_error(_psa_part(cfg), config, e) from None
+        raise psa_build_error(cfg, config, e) from None
     from mmengine.model import is_model_wrapper
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     check_weights(model, checkpoints, config, mode)
@@ -90,67 +92,24 @@ def check_config(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
 
 
 # -- PSA -------------------------------------------------------------------------------------
-def _model_parts(cfg: Config) -> Iterator[Tuple[str, dict]]:
-    """``('model.backbone', cfg.model.backbone)`` and the model's other built parts."""
-    model = cfg.get('model') or {}
-    for name, part in model.items():
-        if isinstance(part, dict) and 'type' in part:
-            yield f'model.{name}', part
-
-
-def _is_psa_backbone(type_: Any) -> bool:
-    from mmpose.registry import MODELS
-    cls = type_ if isinstance(type_, type) else MODELS.get(type_)
-    return isinstance(cls, type) and issubclass(cls, PSABackboneMixin)
-
-
-def _psa_part(cfg: Config) -> str:
-    return next((path for path, part in _model_parts(cfg) if _is_psa_backbone(part['type'])),
-                'model.backbone')
-
-
-def _psa_error(path: str, config: str, e: PSAConfigError) -> UserError:
-    """The config key of model part ``path`` that ``e`` is about, in one line."""
-    if e.key == 'in_channels':
-        return UserError(f'{config}: {path} gives a PSA block a width it cannot take ({e}); '
-                         f'change the backbone\'s channels or its psa_cfg')
-    key = f'{path}.{e.key}' if e.key in ('psa_cfg', 'psa_stages') else f'{path}.psa_cfg.{e.key}'
-    return UserError(f'{config}: {key} is invalid ({e}); {FIX_CONFIG}')
-
-
-def check_psa_settings(cfg: Config, config: str) -> None:
-    """``psa_cfg`` of each PSA backbone, by the backbone's own check (no model is built)."""
-    for path, part in _model_parts(cfg):
-        if 'psa_cfg' not in part and 'psa_stages' not in part:
-            continue
-        if not _is_psa_backbone(part['type']):
-            key = 'psa_cfg' if 'psa_cfg' in part else 'psa_stages'
-            raise UserError(f'{config}: {path}.{key} is set, but {part["type"]} has no PSA; '
-                            f'use its PSA subclass (e.g. PSAResNet, PSAHRNet)')
-        try:
-            check_psa_cfg(part.get('psa_cfg'))
-        except PSAConfigError as e:
-            raise _psa_error(path, config, e) from None
-
-
 # -- data ------------------------------------------------------------------------------------
 def _remote(path: str) -> bool:
     """A URL-like path (s3://, http://) that mmengine's file backends read: not checked here."""
     return '://' in path
 
 
-def _leaf_datasets(dataset: dict, path: str) -> Iterator[Tuple[str, dict]]:
+def leaf_datasets(dataset: dict, path: str) -> Iterator[Tuple[str, dict]]:
     """The datasets inside mmengine/mmpose wrappers (``dataset=`` or ``datasets=[...]``)."""
     if isinstance(dataset.get('dataset'), dict):
-        yield from _leaf_datasets(dataset['dataset'], f'{path}.dataset')
+        yield from leaf_datasets(dataset['dataset'], f'{path}.dataset')
     elif isinstance(dataset.get('datasets'), (list, tuple)):
         for i, d in enumerate(dataset['datasets']):
-            yield from _leaf_datasets(d, f'{path}.datasets[{i}]')
+            yield from leaf_datasets(d, f'{path}.datasets[{i}]')
     else:
         yield path, dataset
 
 
-def _used_splits(cfg: Config, mode: str) -> List[str]:
+def used_splits(cfg: Config, mode: str) -> List[str]:
     if mode == 'test':
         return ['test']
     # the Runner validates when val_cfg and val_dataloader are set (val_cfg=dict() is set);
@@ -172,8 +131,8 @@ class _DataChecker:
 
     def __init__(self, config: str) -> None:
         self.config = config
-        self.image_ids: Dict[Tuple[str, Optional[int]], Set[int]] = {}
-        self.first_image: Dict[str, str] = {}
+        self.image_ids: Dict[Tuple[str, Optional[int], bool], Set[int]] = {}
+        self.image_files: Dict[str, List[str]] = {}
 
     def dataset(self, path: str, dataset_cfg: dict) -> Optional[int]:
         """Check one (leaf) dataset config; return its keypoint count."""
@@ -215,32 +174,40 @@ class _DataChecker:
         if not osp.isfile(ann_file):
             raise UserError(f'{ann_file}: annotation file of {path} does not exist; check '
                             f'{path}.ann_file and data_root {where}')
-        image_ids = self.annotations(ann_file, num_keypoints, f'{path}.ann_file')
+        # training keeps the person annotations of a mixed file (data.CocoPersonDataset); a
+        # test set must be person only, as the COCO metric counts every annotation
+        image_ids = self.annotations(ann_file, num_keypoints, f'{path}.ann_file',
+                                     mixed=path.startswith('train_'))
         img_folder = ds.data_prefix.get('img')
-        first = self.first_image.get(osp.abspath(ann_file))
-        if img_folder is not None and first and not _remote(img_folder) \
-                and not osp.isfile(osp.join(img_folder, first)):
-            # a folder that exists but is the wrong one (train2017 for val2017) is caught here
-            raise UserError(f'{osp.join(img_folder, first)}: no such image (the first one of '
-                            f'{ann_file}); check {path}.data_prefix.img and data_root {where}')
+        files = self.image_files.get(osp.abspath(ann_file), [])
+        if img_folder is not None and not _remote(img_folder):
+            # every image, not decoded (cheap); a folder that exists but is the wrong one
+            # (train2017 for val2017) is caught here too
+            missing = [f for f in files if not osp.isfile(osp.join(img_folder, f))]
+            if missing:
+                raise UserError(f'{osp.join(img_folder, missing[0])}: no such image '
+                                f'({len(missing)} of the {len(files)} images of {ann_file} are '
+                                f'missing); check {path}.data_prefix.img and data_root {where}')
         bbox_file = getattr(ds, 'bbox_file', None)
         if bbox_file:
             self.detections(bbox_file, image_ids, ann_file, f'{path}.bbox_file')
         return num_keypoints
 
-    def annotations(self, ann_file: str, num_keypoints: Optional[int], where: str) -> Set[int]:
-        """Check that ``ann_file`` is COCO keypoints JSON; return its image ids."""
-        key = (osp.abspath(ann_file), num_keypoints)
+    def annotations(self, ann_file: str, num_keypoints: Optional[int], where: str,
+                    mixed: bool = False) -> Set[int]:
+        """Check that ``ann_file`` is COCO person keypoints JSON (other categories too when
+        ``mixed``); return its image ids."""
+        key = (osp.abspath(ann_file), num_keypoints, mixed)
         if key not in self.image_ids:
-            self.image_ids[key] = self._parse_annotations(ann_file, num_keypoints, where)
+            self.image_ids[key] = self._parse_annotations(ann_file, num_keypoints, where, mixed)
         return self.image_ids[key]
 
     def _parse_annotations(self, ann_file: str, num_keypoints: Optional[int],
-                           where: str) -> Set[int]:
+                           where: str, mixed: bool) -> Set[int]:
         data = read_coco_keypoints(
             ann_file, f'{where} in {self.config} must be a COCO keypoints annotation file such '
-            f'as person_keypoints_val2017.json', num_keypoints)
-        self.first_image[osp.abspath(ann_file)] = data['images'][0]['file_name']
+            f'as person_keypoints_val2017.json', num_keypoints, mixed)
+        self.image_files[osp.abspath(ann_file)] = [img['file_name'] for img in data['images']]
         return {img['id'] for img in data['images']}
 
     def detections(self, bbox_file: str, image_ids: Set[int], ann_file: str,
@@ -289,13 +256,13 @@ def check_data(cfg: Config, config: str, mode: str) -> None:
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     checker = _DataChecker(config)
-    for split in _used_splits(cfg, mode):
+    for split in used_splits(cfg, mode):
         loader = cfg.get(f'{split}_dataloader')
         if not loader or not isinstance(loader.get('dataset'), dict):
             raise UserError(f'{config}: {split}_dataloader.dataset is not set; the {mode} run '
                             f'needs it')
         counts = [checker.dataset(path, d) for path, d in
-                  _leaf_datasets(loader['dataset'], f'{split}_dataloader.dataset')]
+                  leaf_datasets(loader['dataset'], f'{split}_dataloader.dataset')]
         num_keypoints = counts[0] if len(set(counts)) == 1 else None
         for i, evaluator in enumerate(_evaluators(cfg, split)):
             ann_file = evaluator.get('ann_file')
@@ -313,7 +280,8 @@ def read_checkpoint(source: str, where: str, config: str,
                     prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """The state dict of the checkpoint ``source`` (path or URL) that config key ``where``
     names, or a one-line :class:`UserError` saying why it cannot be used."""
-    named = f'({where} in {config})'
+    named = '(the checkpoint --resume continues from)' if where == RESUME else \
+        f'({where} in {config})'
     if _remote(source):
         from mmengine.runner.checkpoint import CheckpointLoader
         try:
@@ -329,16 +297,32 @@ def read_checkpoint(source: str, where: str, config: str,
     return tensors_of(ckpt, source, named, prefix)
 
 
+def _latest_checkpoint(work_dir: Optional[str]) -> Optional[str]:
+    """The checkpoint ``--resume`` without a file resumes from (mmengine's own lookup: the
+    work dir's ``last_checkpoint``), or None: the run starts from scratch."""
+    from mmengine.runner import find_latest_checkpoint
+    if not work_dir or not osp.isdir(work_dir):
+        return None
+    return find_latest_checkpoint(work_dir)
+
+
 def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
-    """Read each checkpoint the run loads: ``load_from`` (unless resuming: the resume code
-    checks that) and, for training, every ``init_cfg`` of type ``Pretrained`` of the model and
-    its parts (``runner.test()`` does not initialise weights)."""
+    """Read each checkpoint the run loads: ``load_from``, or when resuming the checkpoint it
+    resumes from (``load_from``, else the work dir's latest, as mmengine finds it) and, for
+    training, every ``init_cfg`` of type ``Pretrained`` of the model and its parts
+    (``runner.test()`` does not initialise weights)."""
     found = []
-    if cfg.get('load_from') and not (mode == 'train' and cfg.get('resume')):
+    resumes = mode == 'train' and cfg.get('resume')
+    if resumes:
+        source = cfg.get('load_from') or _latest_checkpoint(cfg.get('work_dir'))
+        if source:
+            found.append(CheckpointToLoad(RESUME, source, '',
+                                          read_checkpoint(source, RESUME, config)))
+    elif cfg.get('load_from'):
         found.append(CheckpointToLoad('load_from', cfg.load_from, '',
                                       read_checkpoint(cfg.load_from, 'load_from', config)))
     if mode == 'train':
-        parts = [('model', cfg.get('model') or {})] + list(_model_parts(cfg))
+        parts = [('model', cfg.get('model') or {})] + list(model_parts(cfg))
         for path, part in parts:
             init_cfgs = part.get('init_cfg')
             init_cfgs = init_cfgs if isinstance(init_cfgs, (list, tuple)) else [init_cfgs]
@@ -358,15 +342,18 @@ def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLo
 
 def check_weights(model: nn.Module, checkpoints: List[CheckpointToLoad], config: str,
                   mode: str) -> None:
-    """Each checkpoint's keys and shapes against the built model (nothing is loaded)."""
+    """Each checkpoint's keys and shapes against the built model (nothing is loaded), by the
+    one rule of :func:`~psa_pose.tools.ckptfile.check_fit`: exactly, except that a baseline
+    checkpoint may leave the PSA keys of a model it initialises for training (``load_from``,
+    ``init_cfg``) missing, and ``init_cfg`` checkpoints may hold keys the model lacks (an
+    ImageNet classifier)."""
     for ckpt in checkpoints:
         module = model.get_submodule(ckpt.module) if ckpt.module else model
-        report = compare_state_dict(module, ckpt.state_dict, ckpt.source)
-        problem = report.problem()
-        if mode == 'test' and report.missing_psa and not problem:
-            problem = (f'{len(report.missing_psa)} PSA tensors missing from it (e.g. '
-                       f'{report.missing_psa[0]}): it is a baseline\'s checkpoint')
-        if problem:
-            raise UserError(f'{ckpt.source}: does not fit the model of {config}: {problem}; '
-                            f'{ckpt.where} must be a checkpoint of this architecture')
+        initialises = mode == 'train' and ckpt.where != RESUME
+        fix = 'test it with the config it was trained with' if mode == 'test' else \
+            'resume from a checkpoint of a run of this config' if ckpt.where == RESUME else \
+            f'{ckpt.where} must be a checkpoint of this architecture'
+        report = check_fit(module, ckpt.state_dict, ckpt.source, config, fix,
+                           allow_missing_psa=initialises,
+                           allow_extra=initialises and ckpt.where != 'load_from')
         print_log(f'preflight: {ckpt.where}: {report.summary()}', logger='current')

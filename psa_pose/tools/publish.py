@@ -7,31 +7,62 @@ its name.
 """
 import argparse
 import datetime
-import hashlib
 import os
 import re
 import shutil
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 from ..metrics import normalize_metrics
 from ..utils import UserError, atomic_path, one_line_errors, read_json
-from .ckptfile import load_checkpoint_file, tensors_of
+from .ckptfile import (PUBLISHED, ChecksumError, check_fit,  # noqa: F401 (PUBLISHED, ...)
+                       load_checkpoint_file, sha256_of, tensors_of, verify_published)
 
-PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
-
-
-class ChecksumError(UserError):
-    """A published checkpoint whose sha256 does not match the one in its file name."""
+NAMED = '(the training checkpoint to publish)'
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+def trained_config(ckpt: Any) -> Optional[str]:
+    """The config name a training checkpoint was saved under, from mmengine's experiment name
+    (``<config name>_<YYYYMMDD_HHMMSS>``), or None."""
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    name = meta.get('experiment_name') if isinstance(meta, dict) else None
+    return re.sub(r'_\d{8}_\d{6}$', '', name) if isinstance(name, str) else None
+
+
+def config_file(config: str) -> str:
+    """The file of ``config``: a path, a model-zoo config name or one of mmpose's; else one
+    :class:`UserError` line."""
+    from .. import zoo
+    if os.path.isfile(config):
+        return config
+    if config in zoo.config_files():
+        return zoo.config_files()[config]
+    try:
+        return zoo.mmpose_config_file(config)
+    except FileNotFoundError:
+        raise UserError(f'{config}: no such config file or model-zoo config; give --config '
+                        f'the config file the checkpoint was trained with') from None
+
+
+def check_metrics(raw: Dict, metrics_file: str, checkpoint: str, config: str) -> None:
+    """That ``metrics_file`` (``raw``) measured ``checkpoint`` (its sha256, as test.py --out
+    records it) on ``config`` (its name); else one :class:`UserError` line."""
+    sha = raw.get('checkpoint_sha256')
+    if not isinstance(sha, str):
+        raise UserError(f'{metrics_file}: does not say which checkpoint it measured (no '
+                        f'checkpoint_sha256); give the metrics file that scripts/test.py CONFIG '
+                        f'CKPT --out wrote for this checkpoint')
+    own = sha256_of(checkpoint)
+    if sha != own:
+        raise UserError(f'{metrics_file}: measured another checkpoint (sha256 {sha[:8]}, '
+                        f'{checkpoint} has {own[:8]}); publish the checkpoint it measured, or '
+                        f'test this one with scripts/test.py --out')
+    name = os.path.splitext(os.path.basename(config))[0]
+    if raw.get('config') != name:
+        raise UserError(f'{metrics_file}: measured the checkpoint with config '
+                        f'{raw.get("config")!r}, not {name!r}; give --config the config it was '
+                        f'tested with, or test it again with this one')
 
 
 def publish(src: str, out: str, config: Optional[str] = None,
@@ -40,13 +71,10 @@ def publish(src: str, out: str, config: Optional[str] = None,
     """Write the release file for ``src``; return its path and the metadata it holds."""
     import mmengine
     import mmpose
-    named = '(the training checkpoint to publish)'
-    ckpt = load_checkpoint_file(src, named)
-    state_dict = tensors_of(ckpt, src, named)
+    ckpt = load_checkpoint_file(src, NAMED)
+    state_dict = tensors_of(ckpt, src, NAMED)
     old_meta = ckpt.get('meta') or {}
-    if config is None and old_meta.get('experiment_name'):
-        # mmengine names an experiment <config name>_<YYYYMMDD_HHMMSS>
-        config = re.sub(r'_\d{8}_\d{6}$', '', old_meta['experiment_name'])
+    config = config or trained_config(ckpt)
     meta = {
         'config': config,
         'metrics': dict(metrics or {}),
@@ -75,18 +103,6 @@ def publish(src: str, out: str, config: Optional[str] = None,
     return final, meta
 
 
-def verify_published(path: str) -> None:
-    """For a file named like a release (``<name>-<sha256[:8]>_<date>.pth``), raise
-    :class:`ChecksumError` unless its sha256 matches the name; other names are not checked."""
-    m = PUBLISHED.search(os.path.basename(path))
-    if m is None:
-        return
-    sha = sha256_of(path)
-    if sha[:8] != m['sha']:
-        raise ChecksumError(f'{path}: sha256 starts with {sha[:8]}, the name says {m["sha"]}; '
-                            f'the file is corrupt or was changed: download it again')
-
-
 def load_published(path: str, map_location: str = 'cpu') -> dict:
     """Load a published checkpoint after checking its sha256 against its name."""
     if not PUBLISHED.search(os.path.basename(path)):
@@ -102,7 +118,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         description='Release a checkpoint: weights + metadata, named OUT-<sha256[:8]>_<date>.pth')
     parser.add_argument('in_file', help='training checkpoint (e.g. work_dirs/x/epoch_210.pth)')
     parser.add_argument('out_file', help='output name without hash, e.g. releases/hrnet-w32-psa')
-    parser.add_argument('--config', help='config name to record (default: from the checkpoint)')
+    parser.add_argument('--config', help='the config file (or model-zoo name) the checkpoint '
+                        'was trained with; it must fit it (default: the metrics file\'s, else '
+                        'the checkpoint\'s)')
     parser.add_argument('--metrics', help='metrics JSON from test.py --out (recorded and '
                         'added to the model zoo when the config is one of configs/)')
     parser.add_argument('--onnx', metavar='MODEL.onnx',
@@ -112,22 +130,38 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='do not add the entry to configs/results.json and the metafile')
     args = parser.parse_args(argv)
     with one_line_errors():
-        metrics, config = {}, args.config
-        if args.metrics:
-            raw = read_json(args.metrics, 'metrics from test.py --out')
-            config = config or raw.get('config')
-            metrics = normalize_metrics(raw)
-        if args.onnx:               # checked before anything is written
+        # everything is checked before anything is written: a refused call leaves the
+        # release folder and the model zoo as they were
+        verify_published(args.in_file)          # a file named like a release
+        ckpt = load_checkpoint_file(args.in_file, NAMED)
+        state_dict = tensors_of(ckpt, args.in_file, NAMED)
+        raw = read_json(args.metrics, 'metrics from test.py --out') if args.metrics else {}
+        recorded = raw.get('config_file') if isinstance(raw.get('config_file'), str) and \
+            os.path.isfile(raw['config_file']) else raw.get('config')
+        config = args.config or recorded or trained_config(ckpt)
+        metrics = normalize_metrics(raw)
+        if config:
+            from .. import zoo
+            path = config_file(config)
+            check_fit(zoo.build_model(zoo.load_config(path)), state_dict, args.in_file, path,
+                      'give --config the config it was trained with')
+            config = os.path.splitext(os.path.basename(path))[0]
+            if args.metrics:
+                check_metrics(raw, args.metrics, args.in_file, config)
+        elif args.metrics:
+            check_metrics(raw, args.metrics, args.in_file, '')
+        if args.onnx:
             from .export_onnx import read_exported
             onnx_config = read_exported(args.onnx)['config']
+            if config and onnx_config != config:
+                raise UserError(f'{args.onnx}: was exported from {onnx_config}, the checkpoint '
+                                f'is of {config}; export this checkpoint with '
+                                f'scripts/export_onnx.py')
         path, meta = publish(args.in_file, args.out_file, config=config, metrics=metrics)
         print(f'published {path} (sha256 {sha256_of(path)})')
         config = meta['config']                 # as publish() settled it
         onnx = None
         if args.onnx:
-            if config and onnx_config != config:
-                print(f'warning: {args.onnx} was exported from {onnx_config}, the checkpoint '
-                      f'says {config}')
             onnx = {'file': path[:-len('.pth')] + '.onnx'}
             with atomic_path(onnx['file']) as tmp:
                 shutil.copyfile(args.onnx, tmp)

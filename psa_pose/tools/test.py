@@ -3,12 +3,14 @@
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import List, Optional
 
 from mmengine.config import DictAction
 
 from .. import zoo
 from ..utils import UserError, one_line_errors, write_json
+from .ckptfile import sha256_of, verify_published
 from .preflight import checked_runner
 from .runner import build_runner, parse_with_launcher
 
@@ -36,40 +38,55 @@ def main(argv: Optional[List[str]] = None) -> int:
     import psa_pose  # noqa: F401
     args = parse_args(argv)
     with one_line_errors():
-        cfg = zoo.load_config(args.config, args.cfg_options)
-        if not osp.isfile(args.checkpoint):
-            raise UserError(f'{args.checkpoint}: no such checkpoint file')
-        from .publish import verify_published
-        verify_published(args.checkpoint)           # a release whose hash does not match
-        cfg.launcher = args.launcher
-        cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-            './work_dirs', osp.splitext(osp.basename(args.config))[0])
-        cfg.load_from = args.checkpoint
-        if args.dump:
-            if not args.dump.endswith(('.pkl', '.pickle')):
-                raise UserError(f'{args.dump}: --dump needs a .pkl or .pickle file name')
-            evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
-                else [cfg.test_evaluator]
-            cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.dump)]
-        prefix = None
-        if args.coco_results:
-            if not args.coco_results.endswith('.json'):
-                raise UserError(f'{args.coco_results}: --coco-results needs a .json file name')
-            # CocoMetric writes {outfile_prefix}.keypoints.json
-            prefix = osp.join(cfg.work_dir, 'coco_results')
-            evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
-                else cfg.test_evaluator
-            evaluator.outfile_prefix = prefix
-        if args.check:
-            from .check_run import check_only
-            return check_only(cfg, args.config, 'test')
-        runner = checked_runner(cfg, args.config, build_runner, 'test')
-        if args.compile:
-            from ..models.compile import compile_tensor_path
-            from mmengine.model import is_model_wrapper
-            compile_tensor_path(runner.model.module if is_model_wrapper(runner.model)
-                                else runner.model)
-    metrics = runner.test()
+        try:
+            return _test(args)
+        except KeyboardInterrupt:
+            print('interrupted; no metrics, predictions or COCO results were written',
+                  file=sys.stderr)
+            return 130
+
+
+def _test(args: argparse.Namespace) -> int:
+    from ..data.coco import ImageDecodeError, decode_error_line, use_checked_loading
+    cfg = zoo.load_config(args.config, args.cfg_options)
+    if not osp.isfile(args.checkpoint):
+        raise UserError(f'{args.checkpoint}: no such checkpoint file')
+    verify_published(args.checkpoint)           # a release whose hash does not match
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.dump:
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            raise UserError(f'{args.dump}: --dump needs a .pkl or .pickle file name')
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
+            else [cfg.test_evaluator]
+        cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.dump)]
+    prefix = None
+    if args.coco_results:
+        if not args.coco_results.endswith('.json'):
+            raise UserError(f'{args.coco_results}: --coco-results needs a .json file name')
+        # CocoMetric writes {outfile_prefix}.keypoints.json
+        prefix = osp.join(cfg.work_dir, 'coco_results')
+        evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
+            else cfg.test_evaluator
+        evaluator.outfile_prefix = prefix
+    if args.check:
+        from .check_run import check_only
+        return check_only(cfg, args.config, 'test')
+    use_checked_loading(cfg)
+    runner = checked_runner(cfg, args.config, build_runner, 'test')
+    if args.compile:
+        from ..models.compile import compile_tensor_path
+        from mmengine.model import is_model_wrapper
+        compile_tensor_path(runner.model.module if is_model_wrapper(runner.model)
+                            else runner.model)
+    try:
+        metrics = runner.test()
+    except ImageDecodeError as e:
+        raise UserError(f'{decode_error_line(e)}: testing stopped, no metrics written; '
+                        f'replace the image (a test set with an image left out is another '
+                        f'test set)') from None
     from mmengine.dist import is_main_process
     if not is_main_process():
         return 0
@@ -78,16 +95,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.replace(f'{prefix}.keypoints.json', args.coco_results)
         print(f'COCO results written to {args.coco_results}')
     if args.out:
-        config_name = osp.splitext(osp.basename(args.config))[0]
         # what compare_ap.py needs to bootstrap this run against another: its COCO results,
-        # the ground truth they were scored on, and the seed
+        # the ground truth they were scored on, and the seed; and what publish_model.py checks
+        # the metrics against: this checkpoint, this config
         evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
             else cfg.test_evaluator
         ann_file = evaluator.get('ann_file')
         extra = {'seed': cfg.get('randomness', {}).get('seed'),
                  'ann_file': osp.abspath(ann_file) if ann_file else None,
                  'coco_results': osp.abspath(args.coco_results) if prefix else None}
-        write_json({'config': config_name, 'checkpoint': osp.abspath(args.checkpoint),
+        write_json({'config': config_name(args.config),
+                    **({'config_file': osp.abspath(args.config)} if osp.isfile(args.config)
+                       else {}),
+                    'checkpoint': osp.abspath(args.checkpoint),
+                    'checkpoint_sha256': sha256_of(args.checkpoint),
                     **extra, **{k: float(v) for k, v in metrics.items()}}, args.out)
         print(f'metrics written to {args.out}')
     return 0
+
+
+def config_name(config: str) -> str:
+    """The name a metrics file records for a config file (its file name without ``.py``)."""
+    return osp.splitext(osp.basename(config))[0]

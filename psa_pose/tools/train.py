@@ -1,11 +1,13 @@
 """Train a config with mmengine's Runner; mmpose's ``tools/train.py`` flags."""
 import argparse
 import os.path as osp
+import sys
 from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
 from .. import zoo
+from ..engine import last_checkpoint
 from ..utils import UserError, one_line_errors
 from .preflight import checked_runner
 from .runner import build_runner, parse_with_launcher
@@ -18,7 +20,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT; without CKPT (or "auto"), from the latest '
                         'checkpoint in the work dir')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (float16; needs a GPU)')
+    parser.add_argument('--skip-bad-images', action='store_true',
+                        help='skip training images that cannot be decoded (each is logged '
+                        'with a count) instead of stopping at the first')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--compile', action='store_true',
@@ -42,6 +48,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            # mmengine's AmpOptimWrapper asserts an accelerator (CUDA, NPU, MLU, MUSA)
+            raise UserError('--amp: no GPU is visible, and mixed precision here is mmengine\'s '
+                            'AmpOptimWrapper, which runs only on GPUs; drop --amp to train in '
+                            'float32 on the CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
@@ -61,13 +73,40 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main(argv: Optional[List[str]] = None) -> int:
     import psa_pose  # noqa: F401  (registers PSA; mmcv-ops placeholder)
+    from ..data.coco import ImageDecodeError, decode_error_line, use_checked_loading
     args = parse_args(argv)
+    runner = None
     with one_line_errors():
-        cfg = merge_args(zoo.load_config(args.config, args.cfg_options), args)
-        if args.check:
-            from .check_run import check_only
-            return check_only(cfg, args.config, 'train')
-        runner = checked_runner(psa_pose.engine.add_safety_hooks(cfg), args.config,
-                                build_runner, 'train')
-        runner.train()              # a NaN/inf loss: one line (engine.NonFiniteLossError)
+        try:
+            cfg = merge_args(zoo.load_config(args.config, args.cfg_options), args)
+            if args.check:
+                from .check_run import check_only
+                return check_only(cfg, args.config, 'train')
+            use_checked_loading(cfg, args.skip_bad_images)
+            runner = checked_runner(psa_pose.engine.add_safety_hooks(cfg), args.config,
+                                    build_runner, 'train')
+            runner.train()          # a NaN/inf loss: one line (engine.NonFiniteLossError)
+        except ImageDecodeError as e:
+            raise UserError(f'{decode_error_line(e)}: training stopped at iteration '
+                            f'{runner.iter + 1}; {_resume_advice(runner)}; replace or remove '
+                            f'the image, or add --skip-bad-images to skip such images') from None
+        except KeyboardInterrupt:
+            return interrupted(runner)
     return 0
+
+
+def _resume_advice(runner) -> str:
+    last = last_checkpoint(runner.work_dir)
+    return f'the last checkpoint is {last}; continue with --resume' if last else \
+        'no checkpoint was saved yet; run the same command to start again'
+
+
+def interrupted(runner) -> int:
+    """Ctrl-C: one line instead of the KeyboardInterrupt traceback, exit code 130 (as a shell
+    reports SIGINT). Checkpoints are written atomically, so nothing is half-written."""
+    if runner is None:
+        print('interrupted before training started; nothing was written', file=sys.stderr)
+    else:
+        print(f'interrupted at iteration {runner.iter + 1}; {_resume_advice(runner)}',
+              file=sys.stderr)
+    return 130

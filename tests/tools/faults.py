@@ -10,6 +10,8 @@ these is set (E = epoch, B = batch within it, both counted from 1 as the log doe
 * ``PSA_FAULT_NAN_BEFORE=E:B``: fill the first conv's weight with NaN before batch B of
   epoch E, so that batch's loss is NaN.
 * ``PSA_FAULT_NAN_AFTER=E:B``: the same after batch B (after its loss was checked).
+* ``PSA_FAULT_SIGINT_AFTER=E:B``: send the process SIGINT (what Ctrl-C sends) after batch B
+  of epoch E.
 """
 import builtins
 import os
@@ -91,6 +93,8 @@ class FaultInjectionHook(Hook):
             self._poison(runner)
         if self._now('PSA_FAULT_KILL_AFTER', runner, batch_idx):
             _kill()
+        if self._now('PSA_FAULT_SIGINT_AFTER', runner, batch_idx):
+            os.kill(os.getpid(), signal.SIGINT)     # Python raises KeyboardInterrupt here
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         at = _at('PSA_FAULT_KILL_IN_WRITE')

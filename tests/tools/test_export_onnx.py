@@ -84,7 +84,7 @@ def test_checkpoint_of_another_model_is_refused(small_res18, tmp_path, tiny_coco
     out = _cli(config, ckpt, '--out', tmp_path / 'm.onnx',
                '--check-ann', os.path.join(tiny_coco, 'test_coco.json'), cwd=tmp_path)
     assert out.returncode == 2
-    assert out.stderr.startswith(f"error: {ckpt}: does not fit the config's model: ")
+    assert out.stderr.startswith(f"error: {ckpt}: does not fit the model of {config}: ")
     assert out.stderr.rstrip().endswith('; export it with the config it was trained with')
     assert len(out.stderr.strip().splitlines()) == 1
     assert os.listdir(tmp_path) == []
@@ -97,7 +97,10 @@ def test_baseline_checkpoint_for_a_psa_config_is_refused(tmp_path, tiny_coco):
                tmp_path / 'm.onnx', '--check-ann', os.path.join(tiny_coco, 'test_coco.json'),
                cwd=tmp_path)
     assert out.returncode == 2
-    assert 'PSA keys missing from it (e.g. backbone.layer1.0.psa.' in out.stderr
+    psa = os.path.join(SYNTH, ARCHS['res18'].format('-psa-p'))
+    assert out.stderr == (f'error: {ckpt}: does not fit the model of {psa}: lacks the 56 PSA '
+                          f'keys of the PSA config: it was trained with a baseline config; '
+                          f'export it with the config it was trained with\n')
     assert os.listdir(tmp_path) == ['b.pth']
 
 
@@ -132,7 +135,7 @@ def test_publish_adds_the_onnx_file(small_res18, tmp_path, tiny_coco):
     export_onnx(config, ckpt, str(onnx_file), input_shape=(96, 64),
                 check_ann=os.path.join(tiny_coco, 'test_coco.json'), check_samples=2)
     out = run_script(sys.executable, os.path.join(REPO, 'scripts', 'publish_model.py'), ckpt,
-                     tmp_path / 'rel' / 'res18', '--config', 'x', '--onnx', onnx_file,
+                     tmp_path / 'rel' / 'res18', '--config', config, '--onnx', onnx_file,
                      '--no-zoo', cwd=tmp_path)
     files = sorted(os.listdir(tmp_path / 'rel'))
     assert len(files) == 2 and files[0].endswith('.onnx') and files[1].endswith('.pth')

@@ -105,8 +105,18 @@ def test_image_folder_without_the_images(tmp_path):
     (tmp_path / 'val2017').mkdir()
     message = refused({'train_dataloader.dataset.data_prefix.img': f'{tmp_path}/val2017/'})
     first = json.load(open(ANN))['images'][0]['file_name']
-    assert message.startswith(f'{tmp_path}/val2017/{first}: no such image (the first one of '
-                              f'{ROOT}test_coco.json)')
+    assert message.startswith(f'{tmp_path}/val2017/{first}: no such image (4 of the 4 images '
+                              f'of {ROOT}test_coco.json are missing)')
+
+
+def test_every_image_is_checked(tmp_path, gt):
+    """The last image of the four is missing: named before the run starts (not decoded)."""
+    for img in gt['images'][:-1]:
+        shutil.copy(os.path.join(MINI_COCO, img['file_name']), tmp_path)
+    message = refused({'train_dataloader.dataset.data_prefix.img': f'{tmp_path}/'})
+    assert message == (f"{tmp_path}/{gt['images'][-1]['file_name']}: no such image (1 of the 4 "
+                       f"images of {ROOT}test_coco.json are missing); check train_dataloader."
+                       f"dataset.data_prefix.img and data_root in {PSA}")
 
 
 def test_missing_evaluator_annotation_file(tmp_path):
@@ -349,9 +359,24 @@ def test_baseline_checkpoint_is_refused_for_testing_a_psa_model(tiny_checkpoints
     with pytest.raises(UserError) as err:
         check_weights(Tiny(psa_cfg=dict(mode='p')), [ckpt], PSA, 'test')
     assert str(err.value) == (
-        f"{paths['baseline']}: does not fit the model of {PSA}: 56 PSA tensors missing from it "
-        f"(e.g. backbone.layer1.0.psa.ch_q.weight): it is a baseline's checkpoint; load_from "
-        f"must be a checkpoint of this architecture")
+        f"{paths['baseline']}: does not fit the model of {PSA}: lacks the 56 PSA keys of the PSA "
+        f"config: it was trained with a baseline config; test it with the config it was "
+        f"trained with")
+
+
+def test_psa_checkpoint_is_refused_by_a_baseline_model(tiny_checkpoints, tmp_path):
+    """The silent mix-up of the issue: the checkpoint's 56 PSA keys would be ignored."""
+    psa = tmp_path / 'psa.pth'
+    torch.save({'state_dict': Tiny(psa_cfg=dict(mode='p')).state_dict()}, psa)
+    for mode in ('train', 'test'):
+        [ckpt] = check_config(cfg_of({'load_from': str(psa)}, BASE), BASE, mode)
+        with pytest.raises(UserError) as err:
+            check_weights(Tiny(), [ckpt], BASE, mode)
+        fix = ('test it with the config it was trained with' if mode == 'test' else
+               'load_from must be a checkpoint of this architecture')
+        assert str(err.value) == (f'{psa}: does not fit the model of {BASE}: has 56 PSA keys '
+                                  f'the baseline config does not have: it was trained with a PSA '
+                                  f'config; {fix}')
 
 
 @pytest.mark.parametrize('name,problem', [
@@ -365,8 +390,13 @@ def test_checkpoint_that_does_not_fit(tiny_checkpoints, name, problem, mode):
     [ckpt] = _checkpoints_of({'load_from': paths[name]}, mode)
     with pytest.raises(UserError) as err:
         check_weights(Tiny(psa_cfg=dict(mode='p')), [ckpt], PSA, mode)
-    assert str(err.value) == (f'{paths[name]}: does not fit the model of {PSA}: {problem}; '
-                              f'load_from must be a checkpoint of this architecture')
+    if mode == 'test':      # the PSA keys are missing too: only training may leave them out
+        problem = (f'lacks the 56 PSA keys of the PSA config: it was trained with a baseline '
+                   f'config; {problem}; test it with the config it was trained with')
+    else:
+        problem += '; load_from must be a checkpoint of this architecture'
+    assert str(err.value) == f'{paths[name]}: does not fit the model of {PSA}: {problem}'
+
 
 
 def test_pretrained_backbone_with_prefix(tiny_checkpoints):
@@ -395,10 +425,27 @@ def _with_init(init: dict):
     return cfg
 
 
-def test_resume_checkpoint_is_left_to_the_resume_code(tmp_path):
+def test_resume_checkpoint_is_checked(tmp_path, tiny_checkpoints):
+    """--resume CKPT (load_from + resume) and --resume (the work dir's last_checkpoint): read
+    like any checkpoint, and it must fit exactly (a PSA run does not resume from a baseline)."""
     path = _bad_checkpoint('truncated', tmp_path / 'epoch_1.pth')
-    cfg = cfg_of({'load_from': path, 'resume': True})
-    assert check_config(cfg, PSA, 'train') == []
+    message = refused({'load_from': path, 'resume': True})
+    assert message.startswith(f'{path}: is truncated (a zip checkpoint without the index at '
+                              f'its end, ') and message.endswith(
+        ' bytes) (the checkpoint --resume continues from); copy or download it again')
+    paths, _ = tiny_checkpoints
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text(paths['baseline'])
+    [ckpt] = check_config(cfg_of({'resume': True, 'work_dir': str(work)}), PSA, 'train')
+    assert ckpt.source == paths['baseline'] and ckpt.where == '--resume'
+    with pytest.raises(UserError) as err:
+        check_weights(Tiny(psa_cfg=dict(mode='p')), [ckpt], PSA, 'train')
+    assert str(err.value) == (f"{paths['baseline']}: does not fit the model of {PSA}: lacks the "
+                              f"56 PSA keys of the PSA config: it was trained with a baseline "
+                              f"config; resume from a checkpoint of a run of this config")
+    # a work dir without checkpoints: mmengine starts from scratch
+    assert check_config(cfg_of({'resume': True, 'work_dir': str(tmp_path)}), PSA, 'train') == []
 
 
 # -- f. published checkpoints, publish_model.py ------------------------------------------------
