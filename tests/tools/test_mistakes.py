@@ -2,8 +2,8 @@
 code and one line naming the culprit and the fix, and writes nothing (issue 14).
 
 In-process ``main(argv)`` calls of psa_pose.tools on the tiny configs of tests/configs and the
-4 real COCO images of ../shared; the runs that train are few and short, the subprocess ones
-are marked slow.
+generated data they read (tests/conftest.py); the runs that train are few and short, the
+subprocess ones are marked slow.
 """
 import glob
 import hashlib
@@ -24,14 +24,18 @@ from psa_pose.tools import get_flops as flops_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
 from psa_pose.tools import train as train_tool
-from tests.conftest import MINI_COCO, REPO, run_script
+from tests.conftest import REPO, TINY_COCO, run_script
 
 CONFIGS = os.path.join(REPO, 'tests', 'configs')
 BASE = os.path.join(CONFIGS, 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
 PSA = os.path.join(CONFIGS, 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
 NARROW = os.path.join(CONFIGS, 'td-hm_res18-w16_1xb2-3e_minicoco-128x96.py')
-ANN = os.path.join(MINI_COCO, 'test_coco.json')
-IMAGE = os.path.join(MINI_COCO, '000000000785.jpg')
+# the generated data the tiny configs train on: a plain clone runs every case
+ANN = os.path.join(TINY_COCO, 'test_coco.json')
+with open(ANN) as _f:
+    _GT = json.load(_f)
+IMAGE = os.path.join(TINY_COCO, _GT['images'][0]['file_name'])
+N_PEOPLE = len(_GT['annotations'])          # all with keypoints
 ZOO_FILES = (zoo.ZOO_README, zoo.RESULTS_FILE, zoo.METAFILE)
 
 
@@ -49,12 +53,14 @@ def refused(capsys, main, argv, code=2) -> str:
 
 @pytest.fixture(autouse=True)
 def fresh_visualizer():
-    """mmengine keeps one visualizer per process (a ManagerMixin instance), bound to the
-    first Runner's work dir: each in-process run needs its own, as in a fresh process."""
+    """mmengine keeps one visualizer and one logger per process (ManagerMixin instances), bound
+    to the first Runner's work dir and to the stderr of the test that made them (pytest closes
+    it afterwards): each in-process run needs its own, as in a fresh process."""
+    from mmengine.logging import MMLogger
     from mmengine.visualization import Visualizer
     from mmpose.visualization import PoseLocalVisualizer
     yield
-    for cls in (Visualizer, PoseLocalVisualizer):
+    for cls in (Visualizer, PoseLocalVisualizer, MMLogger):
         cls._instance_dict.clear()
 
 
@@ -208,10 +214,10 @@ def gt():
 
 
 def _data_copy(folder, gt, change=None):
-    """The 4 images and an edited copy of their annotations in ``folder``."""
+    """The images and an edited copy of their annotations in ``folder``."""
     folder.mkdir(exist_ok=True)
     for img in gt['images']:
-        shutil.copy(os.path.join(MINI_COCO, img['file_name']), folder)
+        shutil.copy(os.path.join(TINY_COCO, img['file_name']), folder)
     data = json.loads(json.dumps(gt))
     if change:
         change(data)
@@ -238,7 +244,7 @@ def _dogs(data, n=None):
 @pytest.mark.parametrize('change,problem', [
     (lambda d: d.update(annotations=[]), 'the "annotations" list is empty, so there is no '
      'person to train or test on; '),
-    (_dogs, 'holds no person annotations (14 of dog); '),
+    (_dogs, f'holds no person annotations ({N_PEOPLE} of dog); '),
     (lambda d: _dogs(d, 3), 'holds 3 annotations of other categories than person (3 of dog), '
      'which the COCO metric would count; '),
     (lambda d: d['categories'][0].update(keypoints=['nose'] * 14), 'its person category has 14 '
@@ -271,10 +277,11 @@ def test_a_mixed_training_file_keeps_only_the_persons(tmp_path, gt, monkeypatch)
     monkeypatch.setattr(coco, 'print_log', lambda msg, **kw: logged.append(msg))
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     mmpose_own = DATASETS.build({**cfg.train_dataloader.dataset, 'type': 'CocoDataset'})
-    # mmpose then drops people without labelled keypoints, as it does for any file
-    assert (len(mmpose_own), len(dataset)) == (12, 9)
+    # (mmpose drops people without labelled keypoints, as it does for any file; here all have)
+    assert (len(mmpose_own), len(dataset)) == (N_PEOPLE, N_PEOPLE - 3) == (12, 9)
     assert {int(dataset.get_data_info(i)['category_id']) for i in range(len(dataset))} == {1}
-    assert logged == [f'{ann}: using the 11 person annotations; dropped 3 of other categories']
+    assert logged == [f'{ann}: using the {N_PEOPLE - 3} person annotations; dropped 3 of other '
+                      f'categories']
 
 
 def _corrupt(folder, gt, index=2):

@@ -104,17 +104,20 @@ def test_image_folder_without_the_images(tmp_path):
     """A folder that exists but is the wrong one (val2017 for train2017)."""
     (tmp_path / 'val2017').mkdir()
     message = refused({'train_dataloader.dataset.data_prefix.img': f'{tmp_path}/val2017/'})
-    first = json.load(open(ANN))['images'][0]['file_name']
-    assert message.startswith(f'{tmp_path}/val2017/{first}: no such image (4 of the 4 images '
-                              f'of {ROOT}test_coco.json are missing)')
+    images = json.load(open(ANN))['images']
+    n = len(images)
+    assert message.startswith(f"{tmp_path}/val2017/{images[0]['file_name']}: no such image "
+                              f'({n} of the {n} images of {ROOT}test_coco.json are missing)')
 
 
 def test_every_image_is_checked(tmp_path, gt):
-    """The last image of the four is missing: named before the run starts (not decoded)."""
+    """The last image is missing: named before the run starts (not decoded)."""
     for img in gt['images'][:-1]:
-        shutil.copy(os.path.join(MINI_COCO, img['file_name']), tmp_path)
+        shutil.copy(os.path.join(TINY_COCO, img['file_name']), tmp_path)
     message = refused({'train_dataloader.dataset.data_prefix.img': f'{tmp_path}/'})
-    assert message == (f"{tmp_path}/{gt['images'][-1]['file_name']}: no such image (1 of the 4 "
+    n = len(gt['images'])
+    assert n == 6
+    assert message == (f"{tmp_path}/{gt['images'][-1]['file_name']}: no such image (1 of the {n} "
                        f"images of {ROOT}test_coco.json are missing); check train_dataloader."
                        f"dataset.data_prefix.img and data_root in {PSA}")
 
