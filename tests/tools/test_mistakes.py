@@ -439,8 +439,15 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path, monkeypatch):
     """Ctrl-C after iteration 3 of epoch 1; checkpoints every 2 iterations: the line names the
     last one, and nothing is half-written."""
     monkeypatch.setenv('PSA_FAULT_SIGINT_AFTER', '1:3')
+    # Python's own SIGINT handler, as a fresh process has it: once, in a full run of a plain
+    # clone, training ran on to the end here, so a module imported by an earlier test may
+    # replace it (the script's test below runs in a fresh process)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     work = tmp_path / 'work'
-    line = refused(capsys, train_tool.main, _interrupt_args(work), code=130)
+    try:
+        line = refused(capsys, train_tool.main, _interrupt_args(work), code=130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert line == (f'interrupted at iteration 3; the last checkpoint is {work}/iter_2.pth; '
                     f'continue with --resume')
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_2.pth']
