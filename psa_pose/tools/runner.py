@@ -97,3 +97,14 @@ def build_runner(cfg: Config):
     if note:
         runner.logger.info(note)    # rank 0's console and every rank's log file
     return runner
+
+
+def end_distributed() -> None:
+    """After a run that ended well: every rank waits for the others, then the process group
+    is torn down. A rank that exits while gloo's threads still run aborts ('terminate called
+    without an active exception', SIGABRT), and torchrun reports the whole job as failed.
+    Not for error paths: a rank that failed must exit, so that torchrun stops the others."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -12,7 +12,7 @@ from .. import zoo
 from ..utils import UserError, one_line_errors, write_json
 from .ckptfile import sha256_of, verify_published
 from .preflight import checked_runner
-from .runner import build_runner, parse_with_launcher
+from .runner import build_runner, end_distributed, parse_with_launcher
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -39,7 +39,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     with one_line_errors():
         try:
-            return _test(args)
+            code = _test(args)
+            end_distributed()
+            return code
         except KeyboardInterrupt:
             print('interrupted; no metrics, predictions or COCO results were written',
                   file=sys.stderr)

@@ -10,7 +10,7 @@ from .. import zoo
 from ..engine import last_checkpoint
 from ..utils import UserError, one_line_errors
 from .preflight import checked_runner
-from .runner import build_runner, parse_with_launcher
+from .runner import build_runner, end_distributed, parse_with_launcher
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -86,6 +86,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             runner = checked_runner(psa_pose.engine.add_safety_hooks(cfg), args.config,
                                     build_runner, 'train')
             runner.train()          # a NaN/inf loss: one line (engine.NonFiniteLossError)
+            end_distributed()
         except ImageDecodeError as e:
             raise UserError(f'{decode_error_line(e)}: training stopped at iteration '
                             f'{runner.iter + 1}; {_resume_advice(runner)}; replace or remove '

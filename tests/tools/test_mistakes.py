@@ -435,19 +435,23 @@ def _interrupt_args(work):
             'default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=2']
 
 
-def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path, monkeypatch):
+@pytest.fixture
+def sigint_as_in_a_terminal():
+    """Python's own SIGINT handler, as a process started from a terminal has it. A test run
+    started in the background by a non-interactive shell (`bash .ci/run &`) begins with SIGINT
+    ignored, which Python keeps and every child inherits: Ctrl-C could not reach the run."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path, monkeypatch,
+                                         sigint_as_in_a_terminal):
     """Ctrl-C after iteration 3 of epoch 1; checkpoints every 2 iterations: the line names the
     last one, and nothing is half-written."""
     monkeypatch.setenv('PSA_FAULT_SIGINT_AFTER', '1:3')
-    # Python's own SIGINT handler, as a fresh process has it: once, in a full run of a plain
-    # clone, training ran on to the end here, so a module imported by an earlier test may
-    # replace it (the script's test below runs in a fresh process)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     work = tmp_path / 'work'
-    try:
-        line = refused(capsys, train_tool.main, _interrupt_args(work), code=130)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    line = refused(capsys, train_tool.main, _interrupt_args(work), code=130)
     assert line == (f'interrupted at iteration 3; the last checkpoint is {work}/iter_2.pth; '
                     f'continue with --resume')
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_2.pth']
@@ -455,7 +459,7 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_ctrl_c_through_the_script(tmp_path):
+def test_ctrl_c_through_the_script(tmp_path, sigint_as_in_a_terminal):
     """The same with a real SIGINT to scripts/train.py: no traceback."""
     work = tmp_path / 'work'
     res = run_script(sys.executable, f'{REPO}/scripts/train.py', *_interrupt_args(work),

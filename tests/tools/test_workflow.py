@@ -16,7 +16,7 @@ from psa_pose import zoo
 from psa_pose.tools import compare_ap, get_flops
 from psa_pose.tools.bootstrap import VERDICTS
 from psa_pose.tools.publish import ChecksumError, load_published
-from tests.conftest import REPO, SCRIPT_ENV, run_script
+from tests.conftest import REPO, SCRIPT_ENV, TINY_COCO, run_script
 
 BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
 PSA = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
@@ -50,8 +50,11 @@ def test_compare_train_writes_one_experiment_folder(experiment):
     base, psa = rows
     assert psa['baseline'] == base['config']
     assert psa['delta_AP'] == psa['AP'] - base['AP']
-    # the folders found their COCO results and ground truth: intervals on the 4 images
-    assert psa['bootstrap']['images'] == 4 and 0 <= base['AP_ci'][0] <= base['AP_ci'][1] <= 1
+    # the folders found their COCO results and ground truth: intervals on the 6 test images
+    with open(os.path.join(TINY_COCO, 'test_coco.json')) as f:
+        images = len(json.load(f)['images'])
+    assert psa['bootstrap']['images'] == images == 6
+    assert 0 <= base['AP_ci'][0] <= base['AP_ci'][1] <= 1
     low, high = psa['delta_AP_ci']
     assert low <= high and psa['verdict'] in VERDICTS
     # ResNet-18 (11,176,512) + HeatmapHead (4,200,209); + 2 paper PSA blocks (2c^2+3c each)
