@@ -4,11 +4,12 @@ Every other module may import this one; it imports nothing of the package. A
 :class:`UserError` is bad input a person can fix: the entry points print it as one line,
 ``error: <file>: <what is wrong>; <what to do>``, with exit code 2.
 """
+import hashlib
 import json
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator, NoReturn
+from typing import Any, Callable, Iterator, NoReturn, Optional
 
 
 class UserError(Exception):
@@ -67,3 +68,15 @@ def read_json(path: str, what: str) -> Any:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f'{path}: not valid JSON ({e}); expected {what}') from None
+
+
+def sha256_of(path: str, report: Optional[Callable[[int], None]] = None) -> str:
+    """The sha256 (hex) of a file, read in 1 MiB chunks; ``report(bytes_read)`` after each."""
+    digest, done = hashlib.sha256(), 0
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+            done += len(chunk)
+            if report:
+                report(done)
+    return digest.hexdigest()

@@ -5,7 +5,6 @@ Each failure is one :class:`~psa_pose.utils.UserError` line naming the file, wha
 with it (missing, cut short, not a checkpoint, no tensors, a release whose sha256 does not
 match its name, keys or shapes that do not fit the config's model) and what to do.
 """
-import hashlib
 import os
 import os.path as osp
 import pickle
@@ -19,22 +18,13 @@ import torch.nn as nn
 
 from ..models.checkpoint import (CheckpointMismatchError, LoadReport, compare_state_dict,
                                  psa_state_keys, state_dict_from)
-from ..utils import UserError, first_line
+from ..utils import UserError, first_line, sha256_of
 
 PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
 
 
 class ChecksumError(UserError):
     """A published checkpoint whose sha256 does not match the one in its file name."""
-
-
-def sha256_of(path: str) -> str:
-    """The sha256 (hex) of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_published(path: str) -> None:

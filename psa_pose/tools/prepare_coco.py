@@ -15,7 +15,6 @@ is left alone. The detection file (HRNet's, which mmpose's configs use) has no d
 script can use; it is copied from ``--from DIR``.
 """
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
@@ -27,7 +26,7 @@ import zipfile
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..utils import UserError, atomic_path, one_line_errors
+from ..utils import UserError, atomic_path, one_line_errors, sha256_of
 
 DETECTIONS = 'person_detection_results/COCO_val2017_detections_AP_H_56_person.json'
 DETECTIONS_SOURCE = ('HRNet\'s release (github.com/leoxiaobin/deep-high-resolution-net.pytorch: '
@@ -63,18 +62,6 @@ ARCHIVES: Tuple[Archive, ...] = (
             19_336_861_798, '69a8bb58ea5f8f99d24875f21416de2e9ded3178e903f1f7603e283b9e06d929',
             (('train2017/', 'train2017/'),)),
 )
-
-
-def sha256_file(path: str, report=None) -> str:
-    h = hashlib.sha256()
-    done = 0
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 24), b''):
-            h.update(block)
-            done += len(block)
-            if report:
-                report(done)
-    return h.hexdigest()
 
 
 def _in_place(data_dir: str, archive: Archive) -> bool:
@@ -119,7 +106,7 @@ def verify(path: str, archive: Archive, say) -> None:
         if done * 10 // total > step[0]:
             step[0] = done * 10 // total
             say(f'  sha256 {archive.name}: {step[0] * 10}%')
-    digest = sha256_file(path, progress if size > 1 << 28 else None)
+    digest = sha256_of(path, progress if size > 1 << 28 else None)
     if digest != archive.sha256:
         raise UserError(f'{path}: sha256 {digest[:16]}..., {archive.name} should have '
                         f'{archive.sha256[:16]}...; the file is corrupt or another file: '
