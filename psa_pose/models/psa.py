@@ -204,8 +204,11 @@ class PolarizedSelfAttention(nn.Module):
             return gated(self.channel_gate(x), x)
         return gated(self.spatial_gate(x), x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """The block's output. ``inplace=True`` says the caller never reads ``x`` again: when
+        autograd records nothing, the fast path then writes the output into ``x`` (see
+        :func:`~psa_pose.models.psa_fast.factored_forward`); otherwise it is ignored."""
         if self.impl == 'direct':
             return self.forward_direct(x)
-        return factored_forward(self, x)
+        return factored_forward(self, x, inplace=inplace)
 

@@ -10,6 +10,11 @@ product that follows it.
   ``Z = A_ch*X`` is never built and the output is ``X*A_ch*A_sp``.
 - The released PSA_s softmaxes ``W_v Z`` per channel over HW, which needs ``W_v Z`` in full; it
   is computed as ``(W_v diag(A_ch)) X``, still without ``Z``.
+- ``GAP(X)`` is ``X`` pooled with uniform weights, so it comes out of the same ``bmm`` as the
+  channel branch's weighted pool: three passes over ``X`` before the output, not four.
+- In inference, called with ``inplace=True`` (the PSA backbones' hook does: the block's input
+  is a ReLU output nothing else reads), the output is written into the input: no new
+  full-size tensor per block.
 
 Training goes through plain autograd. Inside :func:`recompute_psa_outputs` (the PSA backbones
 train in it) a block's output is not kept for the next layer's backward but recomputed from the
@@ -100,6 +105,19 @@ def gated_product(x: torch.Tensor, a_ch: Optional[torch.Tensor], a_sp: Optional[
     return x * (a_ch if mode == 'ch' else a_sp)
 
 
+def gated_product_(x: torch.Tensor, a_ch: Optional[torch.Tensor], a_sp: Optional[torch.Tensor],
+                   mode: str) -> torch.Tensor:
+    """:func:`gated_product` written into ``x`` (no gradient may flow through it), with the
+    same arithmetic, so that a checkpointed block recomputes with gradients bit for bit what
+    it ran without."""
+    if mode == 'p':
+        # the only full-size temporary, freed at once: neither x nor the output waits on it
+        return torch.addcmul(x * a_ch, x, a_sp, out=x)
+    if mode == 's':
+        return x.mul_(a_ch).mul_(a_sp)
+    return x.mul_(a_ch if mode == 'ch' else a_sp)
+
+
 class _OutputRecipe:
     """A fast block's output as what it is made of, to be recomputed for a later backward."""
 
@@ -152,8 +170,16 @@ def recompute_psa_outputs() -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
-def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor) -> torch.Tensor:
-    """The block's output, computed factored (module docstring); differentiable."""
+def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor,
+                     inplace: bool = False) -> torch.Tensor:
+    """The block's output, computed factored (module docstring); differentiable.
+
+    ``inplace=True`` (the caller never reads ``x`` again) writes the output into ``x`` when no
+    gradient is recorded. On CPU that is most of what is left of PSA's inference cost: a new
+    full-size output per block is a fresh buffer whose pages the kernel faults in and zeroes,
+    and with one more large buffer alive per block glibc's malloc hands fresh pages to the
+    convolutions around it too. With a gradient the argument is ignored (autograd needs ``x``).
+    """
     n, c, h, w = x.shape
     half, dtype = c // 2, x.dtype
     acc = torch.promote_types(dtype, torch.float32)      # float32 unless x is float64
@@ -163,20 +189,31 @@ def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor) -> torch.
     mode = block.mode
     x3 = x.flatten(2)                          # N, C, HW: a view for both memory formats
     a_ch = a_sp = None
+    gap = None
     with _no_autocast(x.device.type):
         if block.has_channel_branch:
             # the only projection that must see every position: the channel query, C -> 1
             w_q = _weight(block.ch_q, grad).view(1, 1, c)
             w_q = w_q.to(dtype) if low else w_q
             s = torch.bmm(w_q.expand(n, 1, c), x3).softmax(-1, dtype=acc)       # N, 1, HW
-            # W_v (X softmax(q)); (N,1,HW) x (N,HW,C) is the fast bmm orientation on CPU for
+            s = s.to(dtype) if low else s
+            if block.has_spatial_branch:
+                # GAP(X) is X pooled with uniform weights: one pass over X for both poolings.
+                # In float16/bfloat16 the weight is the power of two 2^-k >= 1/HW (exact there;
+                # the sum cannot grow past the max) and the gap is rescaled in float32.
+                uniform = 1 / (h * w) if not low else 2.0 ** -(h * w - 1).bit_length()
+                s = torch.cat([s, s.new_full((n, 1, h * w), uniform)], 1)       # N, 2, HW
+            # W_v (X softmax(q)); (N,k,HW) x (N,HW,C) is the fast bmm orientation on CPU for
             # both memory formats
-            pooled = torch.bmm(s.to(dtype) if low else s, x3.transpose(1, 2))[:, 0]
+            pooled = torch.bmm(s, x3.transpose(1, 2))                           # N, 1|2, C
             pooled = pooled.to(acc) if low else pooled
-            a_ch = _channel_mlp(block, F.linear(pooled, _weight(block.ch_v, grad)))  # N, C
+            if block.has_spatial_branch:
+                gap = pooled[:, 1] if not low else pooled[:, 1] * (1 / (h * w * uniform))
+            a_ch = _channel_mlp(block, F.linear(pooled[:, 0], _weight(block.ch_v, grad)))
         if block.has_spatial_branch:
-            gap = x3.mean(-1)
-            gap = gap.to(acc) if low else gap
+            if gap is None:
+                gap = x3.mean(-1)
+                gap = gap.to(acc) if low else gap
             if mode == 's':
                 gap = gap * a_ch                       # GAP(A_ch * X)
             q_sp = F.linear(gap, _weight(block.sp_q, grad))                     # N, C/2
@@ -208,6 +245,8 @@ def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor) -> torch.
         a_ch = (a_ch.to(dtype) if low else a_ch).view(n, c, 1, 1)
     if a_sp is not None:
         a_sp = (a_sp.to(dtype) if low else a_sp).view(n, 1, h, w)
+    if inplace and not grad:
+        return gated_product_(x, a_ch, a_sp, mode)
     out = gated_product(x, a_ch, a_sp, mode)
     # under torch.compile, AOTAutograd chooses what to save and what to recompute itself
     outputs = None if torch.compiler.is_compiling() else _ACTIVE.get()

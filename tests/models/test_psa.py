@@ -385,6 +385,36 @@ def test_fast_same_output_with_and_without_grad(mode, formulation):
     assert torch.equal(block(x.clone().requires_grad_()), eval_out)
 
 
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('mode,formulation', ALL)
+def test_fast_inplace_writes_the_output_into_x(mode, formulation, channels_last):
+    """``inplace=True`` without autograd: the output is x's own storage and, bit for bit, what
+    the block computes with autograd. With autograd recording, with the default, and for
+    ``impl='direct'``, x is left as it was."""
+    torch.manual_seed(0)
+    block = _randomise(PolarizedSelfAttention(32, mode, formulation))
+    direct = PolarizedSelfAttention(32, mode, formulation, impl='direct')
+    direct.load_state_dict(block.state_dict())
+    x = torch.randn(2, 32, 9, 7)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    want = block(x.clone().requires_grad_())
+    buf = x.clone()
+    with torch.no_grad():
+        out = block(buf, inplace=True)
+    assert out.data_ptr() == buf.data_ptr() and torch.equal(out, want)
+    assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+    kept = []
+    for run in (lambda y: block(y.requires_grad_(), inplace=True),  # x records a gradient
+                lambda y: block(y, inplace=True),                   # the parameters do
+                lambda y: torch.no_grad()(block)(y),                # inplace not asked for
+                lambda y: torch.no_grad()(direct)(y, inplace=True)):
+        y = x.clone()
+        out = run(y)
+        kept.append(torch.equal(y.detach(), x) and out.data_ptr() != y.data_ptr())
+    assert kept == [True] * 4
+
+
 @pytest.mark.parametrize('formulation', ['paper', 'official'])
 def test_ablations_are_the_two_terms_of_p(formulation):
     """ch and sp with p's weights give p's two terms: PSA_p(X) = ch(X) + sp(X)."""

@@ -20,13 +20,19 @@ from ..psa_fast import recompute_psa_outputs
 
 
 class PSABeforeConv:
-    """Forward pre-hook on a block's conv that replaces the conv's input ``x`` by ``psa(x)``."""
+    """Forward pre-hook on a block's conv that replaces the conv's input ``x`` by ``psa(x)``.
+
+    In mmpose's blocks that input is the ReLU's output, which nothing but this conv reads, so
+    the PSA may write its output into it when no gradient is recorded (``inplace=True``: no
+    new full-size tensor per block in inference). A forward hook that keeps that ReLU's output
+    sees it overwritten in inference.
+    """
 
     def __init__(self, psa: PolarizedSelfAttention) -> None:
         self.psa = psa
 
     def __call__(self, module: nn.Module, args: tuple) -> tuple:
-        return (self.psa(args[0]), *args[1:])
+        return (self.psa(args[0], inplace=True), *args[1:])
 
 
 def psa_insertion_point(block: nn.Module) -> Tuple[int, nn.Conv2d]:

@@ -80,7 +80,9 @@ def test_psa_input_is_first_3x3_conv_relu_output(make, x):
         # clone: the block's ReLU is in place
         norm.register_forward_hook(lambda m, a, out: seen.__setitem__((key, 'relu'),
                                                                       out.clone().relu()))
-        block.psa.register_forward_pre_hook(lambda m, a: seen.__setitem__((key, 'in'), a[0]))
+        # clone: in inference the PSA writes its output into its input
+        block.psa.register_forward_pre_hook(lambda m, a: seen.__setitem__((key, 'in'),
+                                                                          a[0].clone()))
         block.psa.register_forward_hook(lambda m, a, out: seen.__setitem__((key, 'out'), out))
         nxt.register_forward_pre_hook(lambda m, a: seen.__setitem__((key, 'next'), a[0]))
         block.psa.register_forward_hook(
@@ -98,6 +100,28 @@ def test_psa_input_is_first_3x3_conv_relu_output(make, x):
         key = id(block)
         assert torch.equal(seen[key, 'in'], seen[key, 'relu'])
         assert torch.equal(seen[key, 'next'], seen[key, 'out'])
+
+
+@pytest.mark.parametrize('make', [_hrnet, _resnet])
+def test_inference_in_place_gives_the_training_path_output(make):
+    """In inference each PSA writes its output into its input (the ReLU's output, which only
+    the next conv reads); the backbone's outputs are bit for bit those computed with autograd
+    (where nothing is written in place)."""
+    torch.manual_seed(0)
+    model = make()
+    model.eval()
+    x = torch.rand(2, 3, 64, 64)
+    writes = []
+    for block in model.psa_blocks():
+        block.register_forward_hook(lambda m, a, out: writes.append(out.data_ptr() ==
+                                                                    a[0].data_ptr()))
+    with torch.no_grad():
+        fast = model(x)
+    assert writes == [True] * len(list(model.psa_blocks()))
+    writes.clear()
+    with_grad = model(x)
+    assert writes == [False] * len(list(model.psa_blocks()))
+    assert len(fast) == len(with_grad) and all(torch.equal(a, b) for a, b in zip(fast, with_grad))
 
 
 def test_block_counts_and_widths():
