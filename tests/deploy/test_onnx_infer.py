@@ -24,7 +24,7 @@ def coco_people(mini_coco):
             for im in coco['images'] if im['id'] in people}
 
 
-@pytest.mark.slow           # res18_onnx fits a model and exports it (about 100 s)
+@pytest.mark.slow           # res18_onnx fits a model and exports it
 def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
     from mmpose.apis import inference_topdown, init_model
     config, ckpt, onnx_file = res18_onnx
@@ -41,14 +41,15 @@ def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
         assert kpts.shape == want.shape == (len(boxes), 17, 2)
         # the keypoints the fitted model has seen have peaked heatmaps, as a trained model's;
         # the others are flat, where 1e-7 between runtimes moves DARK's maximum anywhere
+        # (measured on the labelled ones: <= 5e-4 px)
         err = np.linalg.norm(kpts - want, axis=-1)[mask]
-        assert err.max() < 1.0, (image, err.max())
+        assert err.max() < 0.05, (image, err.max())
         labelled += mask.sum()
         np.testing.assert_allclose(scores, want_scores, atol=1e-4)
     assert labelled == 181
 
 
-@pytest.mark.slow           # res18_onnx fits a model and exports it (about 100 s)
+@pytest.mark.slow           # res18_onnx fits a model and exports it
 def test_the_crops_are_mmposes(res18_onnx, mini_coco):
     """The affine crop and normalisation equal mmpose's test pipeline + data preprocessor."""
     import torch
@@ -106,7 +107,7 @@ def test_unsupported_codec_is_refused():
                             "mmpose's inference_topdown for this model")
 
 
-@pytest.mark.slow           # res18_onnx fits a model and exports it (about 100 s)
+@pytest.mark.slow           # res18_onnx fits a model and exports it
 def test_script_runs_without_torch_or_mmpose(res18_onnx, mini_coco, tmp_path):
     """scripts/onnx_infer.py with torch, mmpose, mmengine and mmcv made unimportable."""
     _, _, onnx_file = res18_onnx
