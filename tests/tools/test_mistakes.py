@@ -51,17 +51,23 @@ def refused(capsys, main, argv, code=2) -> str:
     return err[:-1]
 
 
-@pytest.fixture(autouse=True)
-def fresh_visualizer():
-    """mmengine keeps one visualizer and one logger per process (ManagerMixin instances), bound
-    to the first Runner's work dir and to the stderr of the test that made them (pytest closes
-    it afterwards): each in-process run needs its own, as in a fresh process."""
+def forget_mmengine_instances() -> None:
+    """mmengine keeps one visualizer and one logger per process and experiment name
+    (ManagerMixin instances), bound to the first Runner's work dir and to the stderr of the
+    test that made them (pytest closes it afterwards): each in-process run needs its own, as in
+    a fresh process. The name ends in a timestamp to the second, so two runs of one test that
+    start within the same second would share the first run's log file."""
     from mmengine.logging import MMLogger
     from mmengine.visualization import Visualizer
     from mmpose.visualization import PoseLocalVisualizer
-    yield
     for cls in (Visualizer, PoseLocalVisualizer, MMLogger):
         cls._instance_dict.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_visualizer():
+    yield
+    forget_mmengine_instances()
 
 
 @pytest.fixture(scope='module')
@@ -310,6 +316,7 @@ def test_an_image_that_cannot_be_decoded_ends_training_in_one_line(capsys, tmp_p
     assert not glob.glob(f'{work}/.*')
 
     # --skip-bad-images: the run goes on and the log counts the skipped images
+    forget_mmengine_instances()
     line_count = 0
     assert train_tool.main([NARROW, '--work-dir', str(work / 'skip'), '--no-validate',
                             '--skip-bad-images', '--cfg-options', *_data_options(ann)[:2],
