@@ -1,0 +1,1 @@
+"""Evaluation: COCO keypoint AP, the paired bootstrap over images, comparisons and diagnosis."""
