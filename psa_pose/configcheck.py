@@ -1,4 +1,4 @@
-"""Config mistakes, found as the config is loaded (:func:`psa_pose.zoo.load_config`), so that
+"""Config mistakes, found as the config is loaded (:func:`psa_pose.load_config`), so that
 every entry point (train, test, get_flops, benchmark, demo, export) refuses them with the same
 line before anything is built:
 

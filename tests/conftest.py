@@ -16,7 +16,7 @@ import psa_pose  # noqa: E402,F401  (registers PSA modules; installs the mmcv-op
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
-from psa_pose import zoo  # noqa: E402
+from psa_pose.config import build_model, mmpose_config_file
 from psa_pose.models.backbones import PSA_BACKBONES  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +34,7 @@ init_default_scope('mmpose')
 
 def mmpose_config(name: str) -> Config:
     """One of mmpose's own configs, by file name without '.py'."""
-    return Config.fromfile(zoo.mmpose_config_file(name))
+    return Config.fromfile(mmpose_config_file(name))
 
 
 def build_pose_model(name: str, psa_cfg=None, backbone_type=None):
@@ -47,7 +47,7 @@ def build_pose_model(name: str, psa_cfg=None, backbone_type=None):
     if backbone_type.startswith('PSA'):
         backbone.psa_cfg = psa_cfg
     backbone.type = backbone_type
-    return zoo.build_model(cfg)
+    return build_model(cfg)
 
 
 def coco_mini_dir() -> Optional[str]:

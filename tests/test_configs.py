@@ -9,9 +9,10 @@ from mmengine.structures import InstanceData, PixelData
 from mmpose.structures import PoseDataSample
 
 from psa_pose import zoo
+from psa_pose.config import CONFIG_DIR, build_model, config_files, load_config, mmpose_config_file, parse_name
 
-CONFIGS = zoo.config_files()
-PSA_CONFIGS = {n: p for n, p in CONFIGS.items() if zoo.parse_name(n).psa}
+CONFIGS = config_files()
+PSA_CONFIGS = {n: p for n, p in CONFIGS.items() if parse_name(n).psa}
 
 
 def test_the_promised_configs_exist():
@@ -25,12 +26,12 @@ def test_the_promised_configs_exist():
         'td-hm_hrnet-w32_udp-8xb64-210e_coco-384x288',
         'td-hm_hrnet-w48_udp-8xb32-210e_coco-256x192',
         'td-hm_hrnet-w48_udp-8xb32-210e_coco-384x288'}
-    baselines = {n for n in CONFIGS if not zoo.parse_name(n).psa}
+    baselines = {n for n in CONFIGS if not parse_name(n).psa}
     assert baselines == expected_baselines
-    assert {zoo.parse_name(n).baseline for n in PSA_CONFIGS} == expected_baselines
+    assert {parse_name(n).baseline for n in PSA_CONFIGS} == expected_baselines
     for base in expected_baselines:                  # p and s, paper formulation, for each
         for tag in ('p', 's'):
-            arch = zoo.parse_name(base).arch
+            arch = parse_name(base).arch
             assert base.replace(f'_{arch}_', f'_{arch}-psa-{tag}_') in CONFIGS
     official = sorted(n for n in CONFIGS if n.split('_')[1].endswith('-official'))
     assert official == [
@@ -38,7 +39,7 @@ def test_the_promised_configs_exist():
         'td-hm_hrnet-w48-psa-s-official_udp-8xb32-210e_coco-384x288',
         'td-hm_res50-psa-s-official_8xb64-210e_coco-256x192',
         'td-hm_res50-psa-s-official_8xb64-210e_coco-384x288']
-    ablations = sorted(n for n in CONFIGS if zoo.parse_name(n).psa in ('ch', 'sp'))
+    ablations = sorted(n for n in CONFIGS if parse_name(n).psa in ('ch', 'sp'))
     assert ablations == [
         'td-hm_hrnet-w32-psa-ch_8xb64-210e_coco-256x192',
         'td-hm_hrnet-w32-psa-sp_8xb64-210e_coco-256x192',
@@ -48,7 +49,7 @@ def test_the_promised_configs_exist():
 
 def test_bad_name_is_refused():
     with pytest.raises(ValueError, match="'td-hm_hrnet-w32-psa-x_8xb64' does not follow"):
-        zoo.parse_name('td-hm_hrnet-w32-psa-x_8xb64')
+        parse_name('td-hm_hrnet-w32-psa-x_8xb64')
 
 
 def _strip(cfg_dict):
@@ -60,9 +61,9 @@ def _strip(cfg_dict):
 
 @pytest.mark.parametrize('name', sorted(PSA_CONFIGS))
 def test_psa_config_is_its_baseline_but_the_backbone(name):
-    info = zoo.parse_name(name)
-    psa_cfg = zoo.load_config(CONFIGS[name])
-    base_cfg = zoo.load_config(CONFIGS[info.baseline])
+    info = parse_name(name)
+    psa_cfg = load_config(CONFIGS[name])
+    base_cfg = load_config(CONFIGS[info.baseline])
     assert psa_cfg.custom_imports == dict(imports=['psa_pose'], allow_failed_imports=False)
     assert 'custom_imports' not in base_cfg
     ours, our_type, our_psa = _strip(psa_cfg.to_dict())
@@ -103,16 +104,16 @@ DEFAULT_TIER = {'td-hm_res50_8xb64-210e_coco-256x192',
                                   pytest.param(n, marks=pytest.mark.slow)
                                   for n in sorted(CONFIGS)])
 def test_config_builds_and_computes_a_loss(name):
-    cfg = zoo.load_config(CONFIGS[name])
+    cfg = load_config(CONFIGS[name])
     torch.manual_seed(0)
-    model = zoo.build_model(cfg)
+    model = build_model(cfg)
     model.train()
     inputs, samples = _loss_batch(cfg, input_size=(64, 64))
     losses = model.loss(inputs, samples)
     assert set(losses) == {'loss_kpt', 'acc_pose'}
     assert torch.isfinite(losses['loss_kpt']) and losses['loss_kpt'] > 0
     losses['loss_kpt'].backward()
-    if zoo.parse_name(name).psa:
+    if parse_name(name).psa:
         psa = next(model.backbone.psa_blocks())
         # every parameter of the block's branches (one branch in the ablation modes) learns
         no_grad = [n for n, p in psa.named_parameters() if p.grad is None]
@@ -138,7 +139,7 @@ def test_model_zoo_numbers_are_what_the_code_measures():
 
 # --- the quickstart's configs on generated data (configs/synth/) ---------------------------
 
-SYNTH_DIR = os.path.join(zoo.CONFIG_DIR, 'synth')
+SYNTH_DIR = os.path.join(CONFIG_DIR, 'synth')
 SYNTH = {f[:-3]: os.path.join(SYNTH_DIR, f) for f in sorted(os.listdir(SYNTH_DIR))
          if f.endswith('.py')}
 # what each synth baseline may change in the mmpose config it comes from: sizes, schedule, data
@@ -180,8 +181,8 @@ def _flat(value, prefix=''):
                                                   'model.backbone.extra.stage4.num_modules'}),
 ])
 def test_synth_config_changes_only_sizes_schedule_and_data(name, mmpose_base, arch_changes):
-    ours = _flat(zoo.load_config(SYNTH[name]).to_dict())
-    theirs = _flat(zoo.load_config(zoo.mmpose_config_file(mmpose_base)).to_dict())
+    ours = _flat(load_config(SYNTH[name]).to_dict())
+    theirs = _flat(load_config(mmpose_config_file(mmpose_base)).to_dict())
     differing = {k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)}
     # trained from scratch: init_cfg None in ours, so its sub-keys exist only in theirs
     assert ours['model.backbone.init_cfg'] is None
@@ -196,17 +197,17 @@ def test_synth_config_changes_only_sizes_schedule_and_data(name, mmpose_base, ar
     ('td-hm_hrnet-w16-psa-p_dark-1xb16-24e_synth-128x96', 1_594_305),
 ])
 def test_synth_config_builds_and_computes_a_loss(name, params):
-    info = zoo.parse_name(name)
-    cfg = zoo.load_config(SYNTH[name])
+    info = parse_name(name)
+    cfg = load_config(SYNTH[name])
     assert cfg.data_root == os.path.join(SYNTH_DIR, '_base_', '../../../data/synth/')
     torch.manual_seed(0)
-    model = zoo.build_model(cfg)
+    model = build_model(cfg)
     assert sum(p.numel() for p in model.parameters()) == params
     model.train()
     losses = model.loss(*_loss_batch(cfg))
     assert torch.isfinite(losses['loss_kpt']) and losses['loss_kpt'] > 0
     if info.psa:   # the twin is its baseline with only the backbone changed
-        base = _flat(zoo.load_config(SYNTH[info.baseline]).to_dict())
+        base = _flat(load_config(SYNTH[info.baseline]).to_dict())
         ours = _flat(cfg.to_dict())
         assert {k for k in set(ours) | set(base) if ours.get(k) != base.get(k)} == {
             'custom_imports.imports', 'custom_imports.allow_failed_imports',

@@ -100,7 +100,7 @@ def build_variant(cfg, variant: str, mode: str = 'p', formulation: str = 'paper'
     without pretrained weights."""
     from mmengine.config import Config
 
-    from .. import zoo
+    from .. import config as psa_config
     from ..models.backbones import PSA_BACKBONES
     model_cfg = cfg.model.copy()
     model_cfg.backbone = model_cfg.backbone.copy()
@@ -112,21 +112,21 @@ def build_variant(cfg, variant: str, mode: str = 'p', formulation: str = 'paper'
         model_cfg.backbone.psa_cfg = dict(mode=mode, formulation=formulation,
                                           impl=variant.split('_', 1)[1])
     torch.manual_seed(0)
-    return zoo.build_model(Config(dict(model=model_cfg)))
+    return psa_config.build_model(Config(dict(model=model_cfg)))
 
 
 def input_hw(cfg, settings: Settings) -> Tuple[int, int]:
     """(H, W) of the model input: the settings' override, else the config's codec."""
-    from .. import zoo
-    return tuple(settings.input_size) if settings.input_size is not None else zoo.input_hw(cfg)
+    from .. import config as psa_config
+    return tuple(settings.input_size) if settings.input_size is not None else psa_config.input_hw(cfg)
 
 
 def _flops(model: nn.Module, hw: Tuple[int, int]) -> Optional[int]:
-    """:func:`psa_pose.zoo.count_flops`, or None: an analysis failure must not sink the
+    """:func:`psa_pose.config.count_flops`, or None: an analysis failure must not sink the
     timing run."""
-    from .. import zoo
+    from .. import config as psa_config
     try:
-        return zoo.count_flops(model, hw)
+        return psa_config.count_flops(model, hw)
     except Exception as e:  # noqa: BLE001
         progress(f'  FLOPs analysis failed: {type(e).__name__}: {e}')
         return None
@@ -261,8 +261,8 @@ def _forward_fn(model: nn.Module, x: torch.Tensor, amp: bool) -> Callable[[], ob
 
 def benchmark_config(config: str, settings: Settings) -> dict:
     """All measurements of one config: ``{'config', 'input_hw', 'variants', 'ratios'}``."""
-    from .. import zoo
-    cfg = zoo.load_config(config)
+    from .. import config as psa_config
+    cfg = psa_config.load_config(config)
     hw = input_hw(cfg, settings)
     dev = settings.device
     progress(f'[{config}] building {", ".join(VARIANTS)}')
@@ -270,7 +270,7 @@ def benchmark_config(config: str, settings: Settings) -> dict:
     results: Dict[str, dict] = {v: {} for v in VARIANTS}
     for v, model in models.items():
         progress(f'[{config}] params and FLOPs: {v}')
-        results[v]['params'] = zoo.count_params(model)
+        results[v]['params'] = psa_config.count_params(model)
         results[v]['flops'] = _flops(model, hw)
         model.to(dev).eval()
     if settings.compile:
@@ -333,11 +333,11 @@ def onnx_session(model: nn.Module, hw: Tuple[int, int]):
 
     import onnxruntime as ort
 
-    from .. import zoo
+    from .. import config as psa_config
     from .export_onnx import DEFAULT_OPSET, export
     import copy
     # the exporter traces on CPU; the timed model stays where it is
-    graph = zoo.TensorForward(copy.deepcopy(model).cpu().eval()).eval()
+    graph = psa_config.TensorForward(copy.deepcopy(model).cpu().eval()).eval()
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as folder:

@@ -14,7 +14,7 @@ from typing import List
 
 from mmengine.config import Config
 
-from .cocofile import read_coco_keypoints
+from ..data.cocofile import read_coco_keypoints
 from .preflight import leaf_datasets, used_splits, check_config, check_weights
 from .pretrained import describe, pretrained_sources
 
@@ -61,11 +61,11 @@ def summary(cfg: Config, config: str, mode: str, pretrained: List[str]) -> List[
 def check_only(cfg: Config, config: str, mode: str) -> int:
     """Run the checks of a ``mode`` run of ``cfg`` and print the summary; raises the checks'
     one-line :class:`~psa_pose.utils.UserError`."""
-    from .. import zoo
+    from ..config import build_model
     pretrained = [describe(src) for _, src in pretrained_sources(cfg)] if mode == 'train' \
         else []
     checkpoints = check_config(cfg, config, mode)
-    check_weights(zoo.build_model(cfg), checkpoints, config, mode)
+    check_weights(build_model(cfg), checkpoints, config, mode)
     print('\n'.join(summary(cfg, config, mode, pretrained)))
     print(f'check passed: the {mode} run of {osp.basename(config)} finds everything it reads '
           f'(nothing was run or written)')

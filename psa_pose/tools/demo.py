@@ -64,16 +64,16 @@ def read_bboxes(path: str, image: str, score_thr: float = 0.3) -> np.ndarray:
 
 def load_model(config: str, checkpoint: str, device: str = 'cpu'):
     """mmpose's ``init_model`` of the config (loaded and checked by
-    :func:`psa_pose.zoo.load_config`) with the checkpoint loaded only if it fits the model
+    :func:`psa_pose.load_config`) with the checkpoint loaded only if it fits the model
     exactly (:func:`~psa_pose.tools.ckptfile.load_fitting`; a release's sha256 is checked)."""
     import psa_pose  # noqa: F401
     from mmpose.apis import init_model
-    from .. import zoo
+    from ..config import load_config, psa_errors_as_lines
     from .ckptfile import load_fitting
-    cfg = zoo.load_config(config)
+    cfg = load_config(config)
     if not osp.isfile(checkpoint):
         raise UserError(f'{checkpoint}: no such checkpoint file')
-    with zoo.psa_errors_as_lines(cfg):
+    with psa_errors_as_lines(cfg):
         model = init_model(cfg, None, device=device)
     ckpt, _ = load_fitting(model, checkpoint, config, '(the checkpoint to draw with)',
                            'draw with the config it was trained with')

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config, DictAction
 
-from .. import zoo
+from ..config import TensorForward, build_model, load_config
 from ..deploy.onnx_infer import (METADATA_FORMAT, METADATA_KEY, DeployError,
                                  check_codec)
 from ..utils import UserError, atomic_path, one_line_errors
@@ -179,13 +179,13 @@ def export_onnx(config: str, checkpoint: str, out: str, input_shape: Optional[Tu
     options = dict(options or {})
     if check_ann:
         options.update(check_data_options(check_ann))
-    cfg = zoo.load_config(config, options)
+    cfg = load_config(config, options)
     if input_shape:
         set_input_shape(cfg, input_shape)
     meta = runtime_metadata(cfg, dataset_meta_from_config(cfg, 'test'), config)
-    model = zoo.build_model(cfg).eval()
+    model = build_model(cfg).eval()
     load_weights(model, checkpoint, config)
-    graph = zoo.TensorForward(model).eval()
+    graph = TensorForward(model).eval()
     inputs, source = real_crops(cfg, model, check_samples)
     w, h = meta['input_size']
     if tuple(inputs.shape[2:]) != (h, w):

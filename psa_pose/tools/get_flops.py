@@ -1,4 +1,4 @@
-"""Parameters and GFLOPs of a config's model (mmengine's counter; see psa_pose.zoo.measure)."""
+"""Parameters and GFLOPs of a config's model (mmengine's counter; see psa_pose.measure)."""
 import argparse
 import os.path as osp
 from typing import List, Optional
@@ -17,13 +17,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='override config settings, key=value')
     args = parser.parse_args(argv)
     import psa_pose  # noqa: F401
-    from .. import zoo
+    from ..config import input_hw, load_config, measure
     with one_line_errors():
-        cfg = zoo.load_config(args.config, args.cfg_options)
-        hw = tuple(args.input_shape) if args.input_shape else zoo.input_hw(cfg)
+        cfg = load_config(args.config, args.cfg_options)
+        hw = tuple(args.input_shape) if args.input_shape else input_hw(cfg)
         if min(hw) < 32:
             raise UserError(f'--input-shape {hw[0]} {hw[1]}: too small for these backbones')
-        params, gflops = zoo.measure(cfg, hw)
+        params, gflops = measure(cfg, hw)
     print(f'config: {osp.basename(args.config)}\ninput shape: 1x3x{hw[0]}x{hw[1]}\n'
           f'params: {params / 1e6:.3f}M ({params})\nGFLOPs: {gflops:.3f}')
     return 0

@@ -11,7 +11,7 @@ Two steps, around the one construction of mmengine's Runner (:func:`checked_runn
 1. :func:`check_config`, before the Runner exists, so nothing is built and nothing written:
 
    - the PSA settings of the model (``psa_cfg`` keys and values, ``psa_cfg`` on a backbone
-     without PSA; :mod:`psa_pose.configcheck`, which ``zoo.load_config`` also runs);
+     without PSA; :mod:`psa_pose.configcheck`, which ``load_config`` also runs);
    - every dataset the run will use (train + val for training, unless validation is off; test
      for testing): the dataset is built by mmpose with ``lazy_init=True``, so its own
      ``data_root``/``data_prefix``/``ann_file`` joining and argument checks apply and its
@@ -52,7 +52,7 @@ from ..models.psa import PSAConfigError
 from ..configcheck import FIX_CONFIG, check_psa_settings, model_parts, psa_build_error
 from ..utils import UserError, first_line
 from .ckptfile import check_fit, load_checkpoint_file, tensors_of
-from .cocofile import read_coco_keypoints
+from ..data.cocofile import read_coco_keypoints
 
 RUN_KINDS = ('train', 'test')
 RESUME = '--resume'              # CheckpointToLoad.where of the checkpoint a run resumes from

@@ -79,10 +79,10 @@ def describe(source: str) -> str:
 
 def config_urls(configs: Iterable[str]) -> Dict[str, List[str]]:
     """URL -> the configs that name it, for the given config files."""
-    from .. import zoo
+    from ..config import config_files, load_config
     urls: Dict[str, List[str]] = {}
     for config in configs:
-        for _, source in pretrained_sources(zoo.load_config(config)):
+        for _, source in pretrained_sources(load_config(config)):
             url = resolve_url(source)
             if url:
                 urls.setdefault(url, []).append(osp.basename(config))
@@ -124,9 +124,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='only print each URL, its cache file and whether it is there')
     args = parser.parse_args(argv)
     import psa_pose  # noqa: F401
-    from .. import zoo
+    from ..config import config_files
     with one_line_errors():
-        configs = args.configs or sorted(zoo.config_files().values())
+        configs = args.configs or sorted(config_files().values())
         urls = config_urls(configs)
         for url in sorted(urls):
             if args.list:

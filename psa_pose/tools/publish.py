@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from ..metrics import normalize_metrics
+from ..evaluation.metrics import normalize_metrics
 from ..utils import UserError, atomic_path, one_line_errors, read_json
 from .ckptfile import (PUBLISHED, ChecksumError, check_fit,  # noqa: F401 (PUBLISHED, ...)
                        load_checkpoint_file, sha256_of, tensors_of, verify_published)
@@ -33,13 +33,13 @@ def trained_config(ckpt: Any) -> Optional[str]:
 def config_file(config: str) -> str:
     """The file of ``config``: a path, a model-zoo config name or one of mmpose's; else one
     :class:`UserError` line."""
-    from .. import zoo
+    from ..config import config_files, mmpose_config_file
     if os.path.isfile(config):
         return config
-    if config in zoo.config_files():
-        return zoo.config_files()[config]
+    if config in config_files():
+        return config_files()[config]
     try:
-        return zoo.mmpose_config_file(config)
+        return mmpose_config_file(config)
     except FileNotFoundError:
         raise UserError(f'{config}: no such config file or model-zoo config; give --config '
                         f'the config file the checkpoint was trained with') from None
@@ -142,8 +142,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         metrics = normalize_metrics(raw)
         if config:
             from .. import zoo
+            from ..config import FAMILIES, build_model, config_files, load_config
             path = config_file(config)
-            check_fit(zoo.build_model(zoo.load_config(path)), state_dict, args.in_file, path,
+            check_fit(build_model(load_config(path)), state_dict, args.in_file, path,
                       'give --config the config it was trained with')
             config = os.path.splitext(os.path.basename(path))[0]
             if args.metrics:
@@ -169,11 +170,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f'added {onnx["file"]} (sha256 {onnx["sha256"]})')
         if not args.no_zoo:
             from .. import zoo
-            if config in zoo.config_files():
+            from ..config import FAMILIES, build_model, config_files, load_config
+            if config in config_files():
                 zoo.add_trained(config, metrics, checkpoint=path, onnx=onnx)
                 print(f'added {config} to {zoo.RESULTS_FILE} and {zoo.METAFILE}')
             else:
-                families = ','.join(zoo.FAMILIES)
+                families = ','.join(FAMILIES)
                 print(f'{config!r} is not a COCO model-zoo config (configs/{{{families}}}/): '
                       f'model zoo unchanged')
     return 0

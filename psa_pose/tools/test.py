@@ -8,7 +8,7 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-from .. import zoo
+from ..config import load_config
 from ..utils import UserError, one_line_errors, write_json
 from .ckptfile import sha256_of, verify_published
 from .preflight import checked_runner
@@ -50,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _test(args: argparse.Namespace) -> int:
     from ..data.coco import ImageDecodeError, decode_error_line, use_checked_loading
-    cfg = zoo.load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     if not osp.isfile(args.checkpoint):
         raise UserError(f'{args.checkpoint}: no such checkpoint file')
     verify_published(args.checkpoint)           # a release whose hash does not match

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
-from .. import zoo
+from ..config import load_config
 from ..engine import last_checkpoint
 from ..utils import UserError, one_line_errors
 from .preflight import checked_runner
@@ -78,7 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     runner = None
     with one_line_errors():
         try:
-            cfg = merge_args(zoo.load_config(args.config, args.cfg_options), args)
+            cfg = merge_args(load_config(args.config, args.cfg_options), args)
             if args.check:
                 from .check_run import check_only
                 return check_only(cfg, args.config, 'train')

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from psa_pose import zoo
+from psa_pose.config import build_model, load_config
 from tests.conftest import REPO
 
 SYNTH = os.path.join(REPO, 'configs', 'synth')
@@ -14,7 +14,7 @@ RES18_PSA = os.path.join(SYNTH, 'td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96.p
 def random_checkpoint(config: str, path: str, options=None, seed: int = 0) -> str:
     """A training-style checkpoint of ``config``'s model with seeded random weights."""
     torch.manual_seed(seed)
-    model = zoo.build_model(zoo.load_config(config, options))
+    model = build_model(load_config(config, options))
     torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}}, path)
     return path
 
@@ -32,7 +32,7 @@ def fitted_checkpoint(cfg, path: str, steps: int = 150, seed: int = 0) -> str:
     from mmengine.dataset import pseudo_collate
     from mmpose.registry import DATASETS
     torch.manual_seed(seed)
-    model = zoo.build_model(cfg)
+    model = build_model(cfg)
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     pipeline = [s for s in ds_cfg.pipeline if s['type'] != 'PackPoseInputs']
     ds_cfg.pipeline = pipeline + [dict(type='GenerateTarget', encoder=cfg.model.head.decoder),
@@ -58,7 +58,7 @@ def res18_onnx(tmp_path_factory, mini_coco):
     from psa_pose.tools.export_onnx import check_data_options, export_onnx, set_input_shape
     folder = tmp_path_factory.mktemp('res18_onnx')
     ann = os.path.join(mini_coco, 'test_coco.json')
-    cfg = zoo.load_config(RES18_PSA, check_data_options(ann))
+    cfg = load_config(RES18_PSA, check_data_options(ann))
     set_input_shape(cfg, (96, 64))
     ckpt = fitted_checkpoint(cfg, str(folder / 'model.pth'))
     out = str(folder / 'model.onnx')

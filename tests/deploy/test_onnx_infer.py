@@ -53,10 +53,10 @@ def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
 def test_the_crops_are_mmposes(res18_onnx, mini_coco):
     """The affine crop and normalisation equal mmpose's test pipeline + data preprocessor."""
     import torch
-    from psa_pose import zoo
+    from psa_pose.config import build_model
     from psa_pose.tools.export_onnx import real_crops
     cfg, _, onnx_file = res18_onnx
-    want, _ = real_crops(cfg, zoo.build_model(cfg), 100)
+    want, _ = real_crops(cfg, build_model(cfg), 100)
     meta = onnx_infer.OnnxPoseModel(onnx_file).meta
     from mmpose.registry import DATASETS
     dataset = DATASETS.build(cfg.test_dataloader.dataset)

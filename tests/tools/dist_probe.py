@@ -47,16 +47,16 @@ def gradient_probe(config: str, out: str) -> None:
     from torch.nn.modules.batchnorm import _BatchNorm
 
     import psa_pose  # noqa: F401  (registers PSA)
-    from psa_pose import zoo
+    from psa_pose.config import build_model, input_hw, load_config
     from psa_pose.tools.runner import init_distributed
 
-    cfg = zoo.load_config(config, {'model.backbone.norm_eval': True})
+    cfg = load_config(config, {'model.backbone.norm_eval': True})
     cfg.launcher = 'pytorch'
     assert init_distributed(cfg) is not None, 'the probe is for CPU processes (gloo)'
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
 
     torch.manual_seed(0)
-    model = zoo.build_model(cfg)
+    model = build_model(cfg)
     model.train()
     for m in model.modules():
         if isinstance(m, _BatchNorm):
@@ -64,7 +64,7 @@ def gradient_probe(config: str, out: str) -> None:
     reference = copy.deepcopy(model)
     ddp = MODEL_WRAPPERS.build(cfg.model_wrapper_cfg, default_args=dict(module=model))
 
-    h, w = zoo.input_hw(cfg)
+    h, w = input_hw(cfg)
     generator = torch.Generator().manual_seed(1)
     per_rank = 2
     inputs = torch.randn(per_rank * world, 3, h, w, generator=generator)

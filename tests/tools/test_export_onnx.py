@@ -154,8 +154,9 @@ def test_publish_adds_the_onnx_file(small_res18, tmp_path, tiny_coco):
 
 def test_metafile_entry_carries_the_onnx_sha(monkeypatch, tmp_path):
     from psa_pose import zoo
+    from psa_pose.config import config_files
     results = zoo.read_results()
-    name = next(iter(zoo.config_files()))
+    name = next(iter(config_files()))
     monkeypatch.setattr(zoo, 'read_results', lambda path=None: results)
     monkeypatch.setattr(zoo, 'write_results', lambda r, path=None: None)
     pages = {}

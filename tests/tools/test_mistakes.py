@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from psa_pose import zoo
+from psa_pose.config import build_model, load_config
 from psa_pose.tools import benchmark as benchmark_tool
 from psa_pose.tools import demo as demo_tool
 from psa_pose.tools import export_onnx as export_tool
@@ -78,7 +79,7 @@ def checkpoints(tmp_path_factory):
     paths = {}
     for name, config in (('base', BASE), ('psa', PSA)):
         torch.manual_seed(0)
-        model = zoo.build_model(zoo.load_config(config))
+        model = build_model(load_config(config))
         paths[name] = str(folder / f'{name}.pth')
         torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 2}}, paths[name])
     return paths
@@ -274,7 +275,7 @@ def test_a_mixed_training_file_keeps_only_the_persons(tmp_path, gt, monkeypatch)
     from psa_pose.data import coco
     from psa_pose.tools.preflight import check_config
     ann = _data_copy(tmp_path / 'data', gt, lambda d: _dogs(d, 3))
-    cfg = zoo.load_config(BASE, dict(o.split('=', 1) for o in _data_options(ann)[:2]))
+    cfg = load_config(BASE, dict(o.split('=', 1) for o in _data_options(ann)[:2]))
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     assert check_config(cfg, BASE, 'train') == []
     coco.use_checked_loading(cfg)

@@ -24,7 +24,7 @@ from psa_pose.tools import test as test_tool
 from psa_pose.utils import UserError
 from psa_pose.tools.preflight import check_config, check_weights, checked_runner
 from psa_pose.zoo import load_config
-from psa_pose import zoo
+from psa_pose.config import build_model
 from tests.conftest import REPO, TINY_COCO
 
 BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
@@ -247,7 +247,7 @@ def test_psa_errors_of_the_backbone_structure(options, message):
 
     def build(cfg):
         built.append(1)
-        return zoo.build_model(cfg)        # raises while building the PSA blocks
+        return build_model(cfg)        # raises while building the PSA blocks
 
     with pytest.raises(UserError) as err:
         checked_runner(cfg, PSA, build, 'train')

@@ -15,13 +15,13 @@ import zipfile
 import pytest
 import torch
 
-from psa_pose import zoo
+from psa_pose.config import build_model, config_files, load_config
 from psa_pose.tools import prepare_coco, pretrained
 from psa_pose.tools.prepare_coco import ARCHIVES, DETECTIONS
 from psa_pose.utils import UserError
 from tests.conftest import REPO, SCRIPT_ENV, run_script
 
-CONFIG = zoo.config_files()['td-hm_res50-psa-p_8xb64-210e_coco-256x192']
+CONFIG = config_files()['td-hm_res50-psa-p_8xb64-210e_coco-256x192']
 
 
 def _zip(path, files):
@@ -167,13 +167,13 @@ def test_missing_detection_file_is_one_line(archives, tmp_path):
 
 
 def test_every_config_names_weights_that_fetch_pretrained_knows():
-    urls = pretrained.config_urls(sorted(zoo.config_files().values()))
+    urls = pretrained.config_urls(sorted(config_files().values()))
     assert sorted(os.path.basename(u) for u in urls) == sorted([
         'hrnet_w32-36af842e.pth', 'hrnet_w48-8ef0771d.pth',
         os.path.basename(pretrained.resolve_url('torchvision://resnet50')),
         os.path.basename(pretrained.resolve_url('torchvision://resnet101')),
         os.path.basename(pretrained.resolve_url('torchvision://resnet152'))])
-    assert sum(len(v) for v in urls.values()) == len(zoo.config_files())
+    assert sum(len(v) for v in urls.values()) == len(config_files())
 
 
 @pytest.mark.slow
@@ -188,7 +188,7 @@ def test_prepare_fetch_and_check_a_coco_config_offline(archives, tmp_path, monke
     mirror = tmp_path / 'mirror'
     mirror.mkdir()
     # ImageNet ResNet-50 keys and shapes (zeros: only the keys are checked)
-    model = zoo.build_model(zoo.load_config(CONFIG))
+    model = build_model(load_config(CONFIG))
     torch.save({k: torch.zeros_like(v) for k, v in model.backbone.state_dict().items()
                 if '.psa.' not in k}, mirror / os.path.basename(url))
 

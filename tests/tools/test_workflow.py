@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from psa_pose import zoo
+from psa_pose.config import config_files
 from psa_pose.tools import compare_ap, get_flops
-from psa_pose.tools.bootstrap import VERDICTS
+from psa_pose.evaluation.bootstrap import VERDICTS
 from psa_pose.tools.publish import ChecksumError, load_published
 from tests.conftest import REPO, SCRIPT_ENV, TINY_COCO, run_script
 
@@ -132,7 +133,7 @@ def test_resume_auto_continues(experiment):
 def test_get_flops_gives_the_model_zoos_numbers(capsys):
     name = 'td-hm_res50-psa-p_8xb64-210e_coco-256x192'
     zoo_entry = zoo.read_results()[name]
-    assert get_flops.main([zoo.config_files()[name]]) == 0
+    assert get_flops.main([config_files()[name]]) == 0
     out = capsys.readouterr().out
     assert out.splitlines() == [
         f'config: {name}.py', 'input shape: 1x3x256x192',

@@ -19,7 +19,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..metrics import COCO_STATS, REPORTED
+from .metrics import COCO_STATS, REPORTED
 
 LEVEL = 0.95
 VERDICTS = ('better', 'worse', 'no detectable difference')

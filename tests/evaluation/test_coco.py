@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from psa_pose.utils import UserError
-from psa_pose.metrics import COCO_STATS, normalize_metrics
-from psa_pose.tools.eval_coco import evaluate, main
+from psa_pose.evaluation.metrics import COCO_STATS, normalize_metrics
+from psa_pose.evaluation.coco import evaluate
+from psa_pose.tools.eval_coco import main
 
 
 def _gt(tiny_coco):
@@ -110,7 +111,7 @@ def _fewer_keypoints(gt):
                        "dataset's 17 keypoints need 51)"),
 ])
 def test_bad_annotation_file_exits_2_without_output(tiny_coco, tmp_path, capsys, make, problem):
-    """The same schema check as train/test's preflight (psa_pose.tools.cocofile)."""
+    """The same schema check as train/test's preflight (psa_pose.data.cocofile)."""
     res = tmp_path / 'results.json'
     res.write_text(json.dumps(_results(_gt(tiny_coco), noise=0)))
     gt = tmp_path / 'gt.json'

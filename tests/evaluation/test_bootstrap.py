@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from psa_pose.metrics import COCO_STATS, REPORTED
-from psa_pose.tools import bootstrap as bs
-from psa_pose.tools.benchmark_bootstrap import make_gt, make_results
-from psa_pose.tools.eval_coco import run_cocoeval, stats_of
+from psa_pose.evaluation.metrics import COCO_STATS, REPORTED
+from psa_pose.evaluation import bootstrap as bs
+from psa_pose.evaluation.bootstrap_benchmark import make_gt, make_results
+from psa_pose.evaluation.coco import run_cocoeval, stats_of
 
 
 @pytest.fixture(scope='module')

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from psa_pose.tools.benchmark_bootstrap import make_gt, make_results
+from psa_pose.evaluation.bootstrap_benchmark import make_gt, make_results
 from psa_pose.tools.compare_ap import main
-from psa_pose.tools.eval_coco import evaluate
+from psa_pose.evaluation.coco import evaluate
 
 BASE = 'td-hm_res50_8xb64-210e_coco-256x192'
 PSA = 'td-hm_res50-psa-p_8xb64-210e_coco-256x192'
