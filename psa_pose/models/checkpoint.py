@@ -1,20 +1,33 @@
-"""Loading (baseline) checkpoints into PSA models, with a report of what matched.
+"""Checkpoints: reading a file, and the one rule for whether it fits a model.
 
-A baseline checkpoint (an ImageNet backbone or a full mmpose pose model) has every key of the
-PSA model except the PSA blocks' own. :func:`load_checkpoint_report` loads it, requires every
-non-PSA key to be present with the right shape, and says how many tensors were loaded, how many
-PSA tensors kept their own init and which checkpoint keys were ignored (an ImageNet
-classifier's ``fc.*``, for instance).
+Every entry point that takes a checkpoint (``init_cfg=Pretrained`` while the model initialises,
+train's ``load_from`` and ``--resume`` and the ``--check`` pre-flight, test, demo, publish,
+export) decides with :func:`fit_problem` and says so with :func:`check_fit`'s line.
+
+A PSA key is a state-dict key under a child module named ``psa`` (:func:`is_psa_key`): that is
+how every PSA backbone inserts its blocks, so a baseline checkpoint (an ImageNet backbone or a
+full mmpose pose model) has every key of the PSA model except those. Reading a file
+(:func:`load_checkpoint_file`, :func:`tensors_of`) fails in one :class:`~psa_pose.utils.UserError`
+line naming the file, what is wrong with it (missing, cut short, not a checkpoint, no tensors, a
+release whose sha256 does not match its name) and what to do.
 """
+import os
+import os.path as osp
+import pickle
+import re
+import warnings
+import zipfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from .psa import PolarizedSelfAttention
+from ..utils import UserError, first_line, sha256_of
+
+PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -54,13 +67,15 @@ class LoadReport:
         return '; '.join(parts)
 
 
+def is_psa_key(key: str) -> bool:
+    """Whether a state-dict key belongs to a PSA block: the blocks are children named ``psa``
+    of the residual blocks (the one definition, for a model's keys and a checkpoint's alike)."""
+    return '.psa.' in f'.{key}'
+
+
 def psa_state_keys(model: nn.Module) -> Set[str]:
-    """State-dict keys that belong to PSA blocks."""
-    keys = set()
-    for name, module in model.named_modules():
-        if isinstance(module, PolarizedSelfAttention):
-            keys.update(f'{name}.{k}' if name else k for k in module.state_dict())
-    return keys
+    """State-dict keys of ``model`` that belong to PSA blocks."""
+    return {k for k in model.state_dict() if is_psa_key(k)}
 
 
 def compare_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
@@ -94,11 +109,15 @@ def load_state_dict_report(model: nn.Module, state_dict: Dict[str, torch.Tensor]
 
     Args:
         strict: raise :class:`CheckpointMismatchError` (before loading anything) when a non-PSA
-            key of the model is missing or has another shape (see :func:`compare_state_dict`).
+            key of the model is missing or has another shape, or the checkpoint holds PSA
+            keys the model does not have (:func:`fit_problem`).
     """
     report = compare_state_dict(model, state_dict, source)
-    if strict and report.problem():
-        raise CheckpointMismatchError(f'{source} does not fit the model: {report.problem()}. '
+    # an init checkpoint (ImageNet weights, a baseline) may lack the PSA keys and hold keys the
+    # model lacks (a classifier): the rule check_fit applies to init_cfg in the pre-flight
+    problem = fit_problem(report, model, allow_missing_psa=True, allow_extra=True)
+    if strict and problem:
+        raise CheckpointMismatchError(f'{source} does not fit the model: {problem}. '
                                       f'Check that the checkpoint is for this architecture.')
     model.load_state_dict({k: state_dict[k] for k in report.loaded}, strict=False)
     print_log(report.summary(), logger='current')
@@ -136,3 +155,142 @@ def load_checkpoint_report(model: nn.Module, filename: str, prefix: Optional[str
     checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
     state_dict = state_dict_from(checkpoint, filename, prefix)
     return load_state_dict_report(model, state_dict, source=filename, strict=strict)
+
+
+class ChecksumError(UserError):
+    """A published checkpoint whose sha256 does not match the one in its file name."""
+
+
+def verify_published(path: str) -> None:
+    """For a file named like a release (``<name>-<sha256[:8]>_<date>.pth``), raise
+    :class:`ChecksumError` unless its sha256 matches the name; other names are not checked."""
+    m = PUBLISHED.search(os.path.basename(path))
+    if m is None:
+        return
+    sha = sha256_of(path)
+    if sha[:8] != m['sha']:
+        raise ChecksumError(f'{path}: sha256 starts with {sha[:8]}, the name says {m["sha"]}; '
+                            f'the file is corrupt or was changed: download it again')
+
+
+def _lost_its_end(path: str) -> bool:
+    """A file that starts as a zip (torch.save's format) but has no zip index at its end: a
+    download or a copy cut short. torch reports it as one of several unrelated errors."""
+    with open(path, 'rb') as f:
+        return f.read(4) == b'PK\x03\x04' and not zipfile.is_zipfile(path)
+
+
+def _torch_load(path: str) -> Any:
+    # an intact zip checkpoint is memory-mapped: only its index is read here; anything else
+    # (an old-format checkpoint or not a checkpoint at all) is read normally, and torch says
+    # what is wrong with it
+    mmap = zipfile.is_zipfile(path)
+    with warnings.catch_warnings():
+        # torch warns about the pickle protocol of files it then loads or refuses: the one
+        # line of the error (or nothing) is what the user should see
+        warnings.simplefilter('ignore')
+        try:
+            return torch.load(path, map_location='cpu', mmap=mmap, weights_only=True)
+        except pickle.UnpicklingError:
+            # training checkpoints hold numpy objects in their meta: mmengine's loader falls
+            # back the same way, so the file is trusted as much as the run will trust it
+            return torch.load(path, map_location='cpu', mmap=mmap, weights_only=False)
+
+
+def load_checkpoint_file(path: str, named: str) -> Any:
+    """What the local checkpoint file ``path`` holds, or a one-line :class:`UserError`: missing,
+    cut short, or not a checkpoint. ``named`` (e.g. ``'(load_from in x.py)'``) says what the
+    file is for."""
+    path = osp.expanduser(path)
+    if not osp.isfile(path):
+        raise UserError(f'{path}: no such checkpoint file {named}; fix the path or download the '
+                        f'checkpoint')
+    if _lost_its_end(path):
+        raise UserError(f'{path}: is truncated (a zip checkpoint without the index at its end, '
+                        f'{osp.getsize(path)} bytes) {named}; copy or download it again')
+    try:
+        return _torch_load(path)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+        raise UserError(f'{path}: cannot be read as a PyTorch checkpoint ({first_line(e)}) '
+                        f'{named}; the file is truncated or is not a checkpoint: copy or '
+                        f'download it again') from None
+
+
+def tensors_of(checkpoint: Any, source: str, named: str,
+               prefix: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """The state dict of a loaded checkpoint (:func:`state_dict_from`), or a one-line
+    :class:`UserError` when it holds none, or holds something other than tensors."""
+    try:
+        state_dict = state_dict_from(checkpoint, source, prefix)
+    except CheckpointMismatchError as e:
+        raise UserError(f'{e} {named}; use a checkpoint saved by torch.save/mmengine') from None
+    bad = next((k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None or not state_dict:
+        found = f'{bad!r} is a {type(state_dict[bad]).__name__}' if bad else 'it is empty'
+        raise UserError(f'{source}: holds no state dict of tensors ({found}) {named}; use a '
+                        f'checkpoint saved by torch.save/mmengine')
+    return state_dict
+
+
+def _some(keys: List[str]) -> str:
+    return ', '.join(keys[:3]) + (', ...' if len(keys) > 3 else '')
+
+
+def fit_problem(report: LoadReport, model: nn.Module, allow_missing_psa: bool = False,
+           allow_extra: bool = False) -> str:
+    """What of a checkpoint does not fit ``model`` (``report`` from
+    :func:`compare_state_dict`), in words, or '' when it fits.
+
+    Keys and shapes must fit exactly, except: with ``allow_missing_psa`` the model's PSA keys
+    may be missing (a baseline checkpoint initialising a PSA model for training); with
+    ``allow_extra`` the checkpoint may have non-PSA keys the model lacks (an ImageNet
+    classifier's ``fc.*`` under ``init_cfg=Pretrained``).
+    """
+    parts = []
+    extra_psa = [k for k in report.unexpected if is_psa_key(k)]
+    extra = [k for k in report.unexpected if not is_psa_key(k)]
+    if extra_psa:
+        if psa_state_keys(model):
+            parts.append(f'has {len(extra_psa)} PSA keys the model does not have (e.g. '
+                         f'{_some(extra_psa)}): it was trained with other PSA stages')
+        else:
+            parts.append(f'has {len(extra_psa)} PSA keys the baseline config does not have: '
+                         f'it was trained with a PSA config')
+    if report.missing_psa and not allow_missing_psa:
+        if not extra_psa and not any(is_psa_key(k) for k in report.loaded):
+            parts.append(f'lacks the {len(report.missing_psa)} PSA keys of the PSA config: it '
+                         f'was trained with a baseline config')
+        else:
+            parts.append(f'{len(report.missing_psa)} PSA keys missing from it (e.g. '
+                         f'{_some(report.missing_psa)})')
+    if report.problem():
+        parts.append(report.problem())
+    if extra and not allow_extra:
+        parts.append(f'has {len(extra)} keys the model does not have (e.g. {_some(extra)})')
+    return '; '.join(parts)
+
+
+def check_fit(model: nn.Module, state_dict: Dict[str, torch.Tensor], checkpoint: str,
+              config: str, fix: str, allow_missing_psa: bool = False,
+              allow_extra: bool = False) -> LoadReport:
+    """The one rule for a checkpoint loaded into the model of ``config`` (by every entry
+    point): :func:`fit_problem` must be empty, else one :class:`UserError` line naming the
+    checkpoint, the config, what does not fit and ``fix``. Nothing is loaded."""
+    report = compare_state_dict(model, state_dict, checkpoint)
+    problem = fit_problem(report, model, allow_missing_psa, allow_extra)
+    if problem:
+        raise UserError(f'{checkpoint}: does not fit the model of {config}: {problem}; {fix}')
+    return report
+
+
+def load_fitting(model: nn.Module, checkpoint: str, config: str, named: str,
+                 fix: str) -> Tuple[Any, LoadReport]:
+    """Read ``checkpoint`` (a release's sha256 checked against its name), check that it fits
+    ``model`` exactly (:func:`check_fit`) and load it; return what the file holds (for its
+    ``meta``) and the report."""
+    verify_published(checkpoint)
+    ckpt = load_checkpoint_file(checkpoint, named)
+    state_dict = tensors_of(ckpt, checkpoint, named)
+    report = check_fit(model, state_dict, checkpoint, config, fix)
+    model.load_state_dict({k: state_dict[k] for k in report.loaded}, strict=False)
+    return ckpt, report

@@ -65,11 +65,10 @@ def read_bboxes(path: str, image: str, score_thr: float = 0.3) -> np.ndarray:
 def load_model(config: str, checkpoint: str, device: str = 'cpu'):
     """mmpose's ``init_model`` of the config (loaded and checked by
     :func:`psa_pose.load_config`) with the checkpoint loaded only if it fits the model
-    exactly (:func:`~psa_pose.tools.ckptfile.load_fitting`; a release's sha256 is checked)."""
-    import psa_pose  # noqa: F401
+    exactly (:func:`~psa_pose.models.checkpoint.load_fitting`; a release's sha256 is checked)."""
     from mmpose.apis import init_model
     from ..config import load_config, psa_errors_as_lines
-    from .ckptfile import load_fitting
+    from ..models.checkpoint import load_fitting
     cfg = load_config(config)
     if not osp.isfile(checkpoint):
         raise UserError(f'{checkpoint}: no such checkpoint file')

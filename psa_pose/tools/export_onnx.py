@@ -33,7 +33,7 @@ from ..config import TensorForward, build_model, load_config
 from ..deploy.onnx_infer import (METADATA_FORMAT, METADATA_KEY, DeployError,
                                  check_codec)
 from ..utils import UserError, atomic_path, one_line_errors
-from .ckptfile import load_fitting
+from ..models.checkpoint import load_fitting
 
 TOLERANCE = 1e-4
 DEFAULT_OPSET = 18

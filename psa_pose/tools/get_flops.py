@@ -16,7 +16,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     args = parser.parse_args(argv)
-    import psa_pose  # noqa: F401
     from ..config import input_hw, load_config, measure
     with one_line_errors():
         cfg = load_config(args.config, args.cfg_options)

@@ -28,7 +28,7 @@ Two steps, around the one construction of mmengine's Runner (:func:`checked_runn
 
 2. :func:`check_weights`, after the Runner has built the model (its only build) and before
    ``train()``/``test()`` build dataloaders or load anything: each checkpoint's keys and shapes
-   against the model, by the one rule of :func:`psa_pose.tools.ckptfile.check_fit`: the same
+   against the model, by the one rule of :func:`psa_pose.models.checkpoint.check_fit`: the same
    keys and shapes, except that a baseline checkpoint may leave the PSA keys missing when it
    initialises a PSA model for training (not for testing or resuming: a PSA model evaluated
    with untrained PSA blocks is not a result). mmengine then loads the checkpoint as usual
@@ -51,7 +51,7 @@ from mmengine.logging import print_log
 from ..models.psa import PSAConfigError
 from ..configcheck import FIX_CONFIG, check_psa_settings, model_parts, psa_build_error
 from ..utils import UserError, first_line
-from .ckptfile import check_fit, load_checkpoint_file, tensors_of
+from ..models.checkpoint import check_fit, load_checkpoint_file, tensors_of
 from ..data.cocofile import read_coco_keypoints
 
 RUN_KINDS = ('train', 'test')
@@ -343,7 +343,7 @@ def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLo
 def check_weights(model: nn.Module, checkpoints: List[CheckpointToLoad], config: str,
                   mode: str) -> None:
     """Each checkpoint's keys and shapes against the built model (nothing is loaded), by the
-    one rule of :func:`~psa_pose.tools.ckptfile.check_fit`: exactly, except that a baseline
+    one rule of :func:`~psa_pose.models.checkpoint.check_fit`: exactly, except that a baseline
     checkpoint may leave the PSA keys of a model it initialises for training (``load_from``,
     ``init_cfg``) missing, and ``init_cfg`` checkpoints may hold keys the model lacks (an
     ImageNet classifier)."""

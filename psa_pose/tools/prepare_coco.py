@@ -24,7 +24,7 @@ import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from ..utils import UserError, atomic_path, one_line_errors, sha256_of
 

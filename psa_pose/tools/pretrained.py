@@ -79,7 +79,7 @@ def describe(source: str) -> str:
 
 def config_urls(configs: Iterable[str]) -> Dict[str, List[str]]:
     """URL -> the configs that name it, for the given config files."""
-    from ..config import config_files, load_config
+    from ..config import load_config
     urls: Dict[str, List[str]] = {}
     for config in configs:
         for _, source in pretrained_sources(load_config(config)):
@@ -123,7 +123,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--list', action='store_true',
                         help='only print each URL, its cache file and whether it is there')
     args = parser.parse_args(argv)
-    import psa_pose  # noqa: F401
     from ..config import config_files
     with one_line_errors():
         configs = args.configs or sorted(config_files().values())

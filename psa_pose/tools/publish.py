@@ -16,8 +16,9 @@ import torch
 
 from ..evaluation.metrics import normalize_metrics
 from ..utils import UserError, atomic_path, one_line_errors, read_json
-from .ckptfile import (PUBLISHED, ChecksumError, check_fit,  # noqa: F401 (PUBLISHED, ...)
-                       load_checkpoint_file, sha256_of, tensors_of, verify_published)
+from ..models.checkpoint import (PUBLISHED, check_fit, load_checkpoint_file, tensors_of,
+                                 verify_published)
+from ..utils import sha256_of
 
 NAMED = '(the training checkpoint to publish)'
 
@@ -141,8 +142,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         config = args.config or recorded or trained_config(ckpt)
         metrics = normalize_metrics(raw)
         if config:
-            from .. import zoo
-            from ..config import FAMILIES, build_model, config_files, load_config
+            from ..config import build_model, load_config
             path = config_file(config)
             check_fit(build_model(load_config(path)), state_dict, args.in_file, path,
                       'give --config the config it was trained with')

@@ -10,7 +10,8 @@ from mmengine.config import DictAction
 
 from ..config import load_config
 from ..utils import UserError, one_line_errors, write_json
-from .ckptfile import sha256_of, verify_published
+from ..models.checkpoint import verify_published
+from ..utils import sha256_of
 from .preflight import checked_runner
 from .runner import build_runner, end_distributed, parse_with_launcher
 
@@ -35,7 +36,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    import psa_pose  # noqa: F401
     args = parse_args(argv)
     with one_line_errors():
         try:

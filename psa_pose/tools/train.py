@@ -7,7 +7,7 @@ from typing import List, Optional
 from mmengine.config import Config, DictAction
 
 from ..config import load_config
-from ..engine import last_checkpoint
+from ..engine import add_safety_hooks, last_checkpoint
 from ..utils import UserError, one_line_errors
 from .preflight import checked_runner
 from .runner import build_runner, end_distributed, parse_with_launcher
@@ -72,7 +72,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    import psa_pose  # noqa: F401  (registers PSA; mmcv-ops placeholder)
     from ..data.coco import ImageDecodeError, decode_error_line, use_checked_loading
     args = parse_args(argv)
     runner = None
@@ -83,7 +82,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 from .check_run import check_only
                 return check_only(cfg, args.config, 'train')
             use_checked_loading(cfg, args.skip_bad_images)
-            runner = checked_runner(psa_pose.engine.add_safety_hooks(cfg), args.config,
+            runner = checked_runner(add_safety_hooks(cfg), args.config,
                                     build_runner, 'train')
             runner.train()          # a NaN/inf loss: one line (engine.NonFiniteLossError)
             end_distributed()

@@ -14,7 +14,6 @@ from .. import zoo
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; exit code 1 from ``--check`` when something is stale."""
-    import psa_pose  # noqa: F401  (registers PSA for the configs)
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group()
