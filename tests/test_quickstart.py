@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from psa_pose.utils import UserError
-from psa_pose.tools.demo import read_bboxes
-from psa_pose.tools.publish import load_published, sha256_of
+from psa_pose.deploy.demo import read_bboxes
+from psa_pose.deploy.publish import load_published
+from psa_pose.utils import sha256_of
 from tests.conftest import REPO, SCRIPT_ENV, coco_mini_dir, run_script
 
 BASE = 'td-hm_res18_dark-1xb16-24e_synth-128x96'

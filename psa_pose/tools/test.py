@@ -12,8 +12,8 @@ from ..config import load_config
 from ..utils import UserError, one_line_errors, write_json
 from ..models.checkpoint import verify_published
 from ..utils import sha256_of
-from .preflight import checked_runner
-from .runner import build_runner, end_distributed, parse_with_launcher
+from ..engine.preflight import checked_runner
+from ..engine.runner import build_runner, end_distributed, parse_with_launcher
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -74,7 +74,7 @@ def _test(args: argparse.Namespace) -> int:
             else cfg.test_evaluator
         evaluator.outfile_prefix = prefix
     if args.check:
-        from .check_run import check_only
+        from ..engine.check_run import check_only
         return check_only(cfg, args.config, 'test')
     use_checked_loading(cfg)
     runner = checked_runner(cfg, args.config, build_runner, 'test')

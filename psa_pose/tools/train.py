@@ -9,8 +9,8 @@ from mmengine.config import Config, DictAction
 from ..config import load_config
 from ..engine import add_safety_hooks, last_checkpoint
 from ..utils import UserError, one_line_errors
-from .preflight import checked_runner
-from .runner import build_runner, end_distributed, parse_with_launcher
+from ..engine.preflight import checked_runner
+from ..engine.runner import build_runner, end_distributed, parse_with_launcher
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -79,7 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             cfg = merge_args(load_config(args.config, args.cfg_options), args)
             if args.check:
-                from .check_run import check_only
+                from ..engine.check_run import check_only
                 return check_only(cfg, args.config, 'train')
             use_checked_loading(cfg, args.skip_bad_images)
             runner = checked_runner(add_safety_hooks(cfg), args.config,

@@ -54,7 +54,7 @@ def test_the_crops_are_mmposes(res18_onnx, mini_coco):
     """The affine crop and normalisation equal mmpose's test pipeline + data preprocessor."""
     import torch
     from psa_pose.config import build_model
-    from psa_pose.tools.export_onnx import real_crops
+    from psa_pose.deploy.export import real_crops
     cfg, _, onnx_file = res18_onnx
     want, _ = real_crops(cfg, build_model(cfg), 100)
     meta = onnx_infer.OnnxPoseModel(onnx_file).meta

@@ -35,7 +35,7 @@ def variant(arch, tag, psa_cfg):
                                              for _, c in VARIANTS[1:]])
 def test_every_variant_exports_within_tolerance(arch, tag, psa_cfg, tmp_path, tiny_coco,
                                                 capsys):
-    from psa_pose.tools.export_onnx import export_onnx
+    from psa_pose.deploy.export import export_onnx
     config, options = variant(arch, tag, psa_cfg)
     ckpt = random_checkpoint(config, str(tmp_path / 'm.pth'), options)
     out = tmp_path / 'm.onnx'
@@ -129,7 +129,7 @@ def test_missing_test_set_says_what_to_do(small_res18, tmp_path):
 @pytest.mark.slow
 def test_publish_adds_the_onnx_file(small_res18, tmp_path, tiny_coco):
     import hashlib
-    from psa_pose.tools.export_onnx import export_onnx
+    from psa_pose.deploy.export import export_onnx
     config, ckpt = small_res18
     onnx_file = tmp_path / 'export.onnx'
     export_onnx(config, ckpt, str(onnx_file), input_shape=(96, 64),

@@ -21,8 +21,8 @@ from psa_pose.models import PSAResNet
 from psa_pose.tools import demo as demo_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
-from psa_pose.utils import UserError
-from psa_pose.tools.preflight import check_config, check_weights, checked_runner
+from psa_pose.utils import UserError, sha256_of
+from psa_pose.engine.preflight import check_config, check_weights, checked_runner
 from psa_pose.zoo import load_config
 from psa_pose.config import build_model
 from tests.conftest import REPO, TINY_COCO
@@ -456,7 +456,7 @@ def _misnamed_release(tmp_path):
     """A checkpoint named like a release whose hash is not the one in its name."""
     weights = tmp_path / 'w.pth'
     torch.save({'state_dict': {'w': torch.ones(3)}, 'meta': {}}, weights)
-    sha = publish_tool.sha256_of(str(weights))
+    sha = sha256_of(str(weights))
     bad = tmp_path / f'tiny-{"0" * 8 if sha[:8] != "0" * 8 else "1" * 8}_20260101.pth'
     shutil.copy(weights, bad)
     return bad, sha
