@@ -193,8 +193,9 @@ def input_hw(cfg: Config) -> Tuple[int, int]:
 
 
 def count_params(model: nn.Module) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())
+    """Number of parameters (mmengine's ``parameter_count``; shared parameters once)."""
+    from mmengine.analysis import parameter_count
+    return int(parameter_count(model)[''])
 
 
 class TensorForward(nn.Module):

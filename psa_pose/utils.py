@@ -80,3 +80,20 @@ def sha256_of(path: str, report: Optional[Callable[[int], None]] = None) -> str:
             if report:
                 report(done)
     return digest.hexdigest()
+
+
+def download(url: str, path: str, sha256: Optional[str] = None, fix: str = '',
+             progress: bool = False) -> None:
+    """Fetch ``url`` (http(s) or file://) to ``path`` with ``torch.hub.download_url_to_file``,
+    which writes beside ``path`` and renames (an interrupted download leaves nothing under the
+    final name) and, given ``sha256`` (or a prefix of it), refuses a file with another hash.
+    A failure is one :class:`UserError` line ending in ``fix``."""
+    import torch.hub          # here: the bottom layer imports no torch at import time
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, path, hash_prefix=sha256, progress=progress)
+    except RuntimeError as e:           # torch.hub's "invalid hash value"
+        raise UserError(f'{url}: the download\'s sha256 is not the recorded {sha256[:16]}... '
+                        f'({first_line(e)}); {fix}') from None
+    except OSError as e:                # URLError, HTTPError, a missing file:// file
+        raise UserError(f'{url}: cannot be fetched ({e}); {fix}') from None

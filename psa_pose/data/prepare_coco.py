@@ -19,12 +19,11 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
-from ..utils import UserError, atomic_path, sha256_of
+from ..utils import UserError, atomic_path, download, sha256_of
 
 DETECTIONS = 'person_detection_results/COCO_val2017_detections_AP_H_56_person.json'
 DETECTIONS_SOURCE = ('HRNet\'s release (github.com/leoxiaobin/deep-high-resolution-net.pytorch: '
@@ -67,24 +66,17 @@ def _in_place(data_dir: str, archive: Archive) -> bool:
                osp.isfile(osp.join(data_dir, t)) for _, t in archive.members)
 
 
-def _download(url: str, path: str, say) -> None:
-    say(f'downloading {url}')
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, \
-                atomic_path(path) as tmp, open(tmp, 'wb') as f:
-            shutil.copyfileobj(response, f, length=1 << 24)
-    except OSError as e:
-        raise UserError(f'{url}: cannot be downloaded ({e}); download it by hand and rerun '
-                        f'with --from DIR (the folder holding {osp.basename(path)})') from None
-
-
 def _find(archive: Archive, data_dir: str, from_dir: Optional[str], say) -> str:
     """The archive's local file: from --from DIR, an earlier download, or downloaded now."""
     if from_dir and osp.isfile(osp.join(from_dir, archive.name)):
         return osp.join(from_dir, archive.name)
     path = osp.join(data_dir, '.downloads', archive.name)
     if not osp.isfile(path):
-        _download(archive.url, path, say)
+        say(f'downloading {archive.url}')
+        # the hash is checked as the bytes arrive; verify() checks it again for every source
+        download(archive.url, path, archive.sha256, progress=True,
+                 fix=f'download it by hand and rerun with --from DIR (the folder holding '
+                     f'{archive.name})')
     return path
 
 

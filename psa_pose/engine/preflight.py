@@ -52,6 +52,7 @@ from ..models.psa import PSAConfigError
 from ..configcheck import FIX_CONFIG, check_psa_settings, model_parts, psa_build_error
 from ..utils import UserError, first_line
 from ..models.checkpoint import check_fit, load_checkpoint_file, tensors_of
+from .hooks import last_checkpoint
 from ..data.cocofile import read_coco_keypoints
 
 RUN_KINDS = ('train', 'test')
@@ -297,15 +298,6 @@ def read_checkpoint(source: str, where: str, config: str,
     return tensors_of(ckpt, source, named, prefix)
 
 
-def _latest_checkpoint(work_dir: Optional[str]) -> Optional[str]:
-    """The checkpoint ``--resume`` without a file resumes from (mmengine's own lookup: the
-    work dir's ``last_checkpoint``), or None: the run starts from scratch."""
-    from mmengine.runner import find_latest_checkpoint
-    if not work_dir or not osp.isdir(work_dir):
-        return None
-    return find_latest_checkpoint(work_dir)
-
-
 def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
     """Read each checkpoint the run loads: ``load_from``, or when resuming the checkpoint it
     resumes from (``load_from``, else the work dir's latest, as mmengine finds it) and, for
@@ -314,7 +306,7 @@ def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLo
     found = []
     resumes = mode == 'train' and cfg.get('resume')
     if resumes:
-        source = cfg.get('load_from') or _latest_checkpoint(cfg.get('work_dir'))
+        source = cfg.get('load_from') or last_checkpoint(cfg.get('work_dir'), exists=False)
         if source:
             found.append(CheckpointToLoad(RESUME, source, '',
                                           read_checkpoint(source, RESUME, config)))

@@ -10,13 +10,11 @@ from a mirror (``--source``: a folder or base URL holding the same file names, e
 ``file:///shared/weights``).
 """
 import os.path as osp
-import shutil
-import urllib.request
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from ..utils import UserError, atomic_path
+from ..utils import UserError, download
 
 
 def resolve_url(source: str) -> Optional[str]:
@@ -89,7 +87,8 @@ def config_urls(configs: Iterable[str]) -> Dict[str, List[str]]:
 def fetch(url: str, source: Optional[str] = None) -> Tuple[str, bool]:
     """Put ``url``'s file into the cache (from ``source``, a folder or base URL with the same
     file name, when given); returns (path, whether it was fetched now). Written to a
-    temporary name and renamed: an interrupted download leaves nothing under the final name."""
+    temporary name and renamed (:func:`~psa_pose.utils.download`): an interrupted download
+    leaves nothing under the final name."""
     path = cache_path(url)
     if osp.isfile(path):
         return path, False
@@ -99,11 +98,6 @@ def fetch(url: str, source: Optional[str] = None) -> Tuple[str, bool]:
         origin = origin.rstrip('/') + '/' + name
     else:
         origin = url
-    try:
-        with urllib.request.urlopen(origin, timeout=60) as response, \
-                atomic_path(path) as tmp, open(tmp, 'wb') as f:
-            shutil.copyfileobj(response, f, length=1 << 20)
-    except OSError as e:             # URLError, HTTPError, a missing file:// file
-        raise UserError(f'{origin}: cannot be fetched ({e}); check the network or --source, '
-                        f'or copy {name} into {osp.dirname(path)}') from None
+    download(origin, path, fix=f'check the network or --source, or copy {name} into '
+                               f'{osp.dirname(path)}')
     return path, True
