@@ -223,15 +223,18 @@ def test_pages_exist():
 
 
 def test_links_resolve():
-    assert link_problems() == []
+    problems = link_problems()
+    assert not problems, '\n'.join(problems)
 
 
 def test_scripts_named_in_the_docs_exist():
-    assert command_problems(flags=False) == []
+    problems = command_problems(flags=False)
+    assert not problems, '\n'.join(problems)
 
 
 def test_commands_take_their_flags():
-    assert command_problems() == []
+    problems = command_problems()
+    assert not problems, '\n'.join(problems)
 
 
 def test_readme_fits_on_a_page():
