@@ -6,6 +6,7 @@ of the module: ``td-hm_hrnet-w32-psa-p_8xb64-210e_coco-256x192`` is mmpose's
 ``td-hm_hrnet-w32_8xb64-210e_coco-256x192`` with PSA (``p`` or ``s``; ``ch`` or ``sp`` for the
 one-branch ablations; ``-official`` for the released formulation, paper formulation otherwise).
 """
+import argparse
 import ast
 import copy
 import json
@@ -16,7 +17,7 @@ from functools import lru_cache
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch.nn as nn
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from .configcheck import check_loaded_config, psa_build_error
 from .utils import UserError, first_line
@@ -244,3 +245,28 @@ def measure(cfg: Config, hw: Optional[Tuple[int, int]] = None) -> Tuple[int, flo
     model_cfg['head'].pop('decoder', None)        # codec only: no effect on the network
     with psa_errors_as_lines(cfg):
         return _measure(json.dumps(model_cfg, sort_keys=True), tuple(hw or input_hw(cfg)))
+
+
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """mmpose's ``--cfg-options key=value ...`` (merged by :func:`load_config`), declared once
+    for every tool that loads a config."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config settings, key=value (e.g. '
+                        'model.backbone.init_cfg.checkpoint=/path/to/weights.pth)')
+
+
+def evaluators(cfg: Config, split: str = 'test') -> List[dict]:
+    """The evaluator dicts of ``<split>_evaluator`` (one or a list), in order; the first is
+    the one whose metrics and COCO results a run reports."""
+    evaluator = cfg.get(f'{split}_evaluator')
+    if evaluator is None:
+        return []
+    return [e for e in (evaluator if isinstance(evaluator, (list, tuple)) else [evaluator])
+            if isinstance(e, dict)]
+
+
+def default_work_dir(cfg: Config, config: str, given: Optional[str] = None) -> str:
+    """The work dir of a run, as mmpose's tools choose it: ``--work-dir``, else the config's
+    ``work_dir``, else ``./work_dirs/<config name>``."""
+    return given or cfg.get('work_dir') or os.path.join(
+        './work_dirs', os.path.splitext(os.path.basename(config))[0])

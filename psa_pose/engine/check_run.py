@@ -15,7 +15,8 @@ from typing import List
 from mmengine.config import Config
 
 from ..data.cocofile import read_coco_keypoints
-from .preflight import leaf_datasets, used_splits, check_config, check_weights
+from ..data.coco import leaf_datasets
+from .preflight import check_config, check_weights, used_splits
 from .pretrained import describe, pretrained_sources
 
 
@@ -53,7 +54,7 @@ def summary(cfg: Config, config: str, mode: str, pretrained: List[str]) -> List[
         lines.append(f'weights: load_from {cfg.load_from}')
     if mode == 'train':
         lines += [f'pretrained: {where}: {state}' for (where, _), state in
-                  zip(pretrained_sources(cfg), pretrained)] or \
+                  zip(pretrained_sources(cfg, config), pretrained)] or \
             ['pretrained: none (trained from scratch)']
     return lines
 
@@ -62,7 +63,7 @@ def check_only(cfg: Config, config: str, mode: str) -> int:
     """Run the checks of a ``mode`` run of ``cfg`` and print the summary; raises the checks'
     one-line :class:`~psa_pose.utils.UserError`."""
     from ..config import build_model
-    pretrained = [describe(src) for _, src in pretrained_sources(cfg)] if mode == 'train' \
+    pretrained = [describe(src) for _, src in pretrained_sources(cfg, config)] if mode == 'train' \
         else []
     checkpoints = check_config(cfg, config, mode)
     check_weights(build_model(cfg), checkpoints, config, mode)

@@ -43,20 +43,30 @@ def cache_path(url: str) -> str:
     return osp.join(cache_dir(), osp.basename(url.split('?')[0]))
 
 
-def pretrained_sources(cfg: Config) -> List[Tuple[str, str]]:
-    """``(config key, checkpoint)`` of every ``Pretrained`` init_cfg of the model and its
-    parts (what training loads before the first step)."""
+def pretrained_inits(cfg: Config, config: str) -> List[Tuple[str, str, dict]]:
+    """``(config key, model part, init_cfg)`` of every ``Pretrained`` init_cfg of the model and
+    its parts (what training loads before the first step; the one walker of the project). An
+    empty checkpoint is one :class:`UserError` line naming ``config`` and the key."""
+    from ..configcheck import model_parts
     found = []
-    model = cfg.get('model') or {}
-    parts = [('model', model)] + [(f'model.{k}', v) for k, v in model.items()
-                                  if isinstance(v, dict)]
-    for path, part in parts:
+    for path, part in [('model', cfg.get('model') or {})] + list(model_parts(cfg)):
         inits = part.get('init_cfg')
-        for i, init in enumerate(inits if isinstance(inits, (list, tuple)) else [inits]):
-            if isinstance(init, dict) and init.get('type') == 'Pretrained' \
-                    and init.get('checkpoint'):
-                found.append((f'{path}.init_cfg.checkpoint', init['checkpoint']))
+        inits = inits if isinstance(inits, (list, tuple)) else [inits]
+        for i, init in enumerate(inits):
+            if not (isinstance(init, dict) and init.get('type') == 'Pretrained'):
+                continue
+            where = f'{path}.init_cfg' + (f'[{i}]' if len(inits) > 1 else '') + '.checkpoint'
+            if not init.get('checkpoint'):
+                raise UserError(f'{config}: {where} is not set; give the pretrained weights or '
+                                f'set {path}.init_cfg=None')
+            found.append((where, path[len('model.'):] if path.startswith('model.') else '',
+                          init))
     return found
+
+
+def pretrained_sources(cfg: Config, config: str) -> List[Tuple[str, str]]:
+    """``(config key, checkpoint)`` of every ``Pretrained`` init_cfg (:func:`pretrained_inits`)."""
+    return [(where, init['checkpoint']) for where, _, init in pretrained_inits(cfg, config)]
 
 
 def describe(source: str) -> str:
@@ -77,7 +87,7 @@ def config_urls(configs: Iterable[str]) -> Dict[str, List[str]]:
     from ..config import load_config
     urls: Dict[str, List[str]] = {}
     for config in configs:
-        for _, source in pretrained_sources(load_config(config)):
+        for _, source in pretrained_sources(load_config(config), config):
             url = resolve_url(source)
             if url:
                 urls.setdefault(url, []).append(osp.basename(config))

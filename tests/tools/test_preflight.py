@@ -23,7 +23,7 @@ from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
 from psa_pose.utils import UserError, sha256_of
 from psa_pose.engine.preflight import check_config, check_weights, checked_runner
-from psa_pose.zoo import load_config
+from psa_pose.config import load_config
 from psa_pose.config import build_model
 from tests.conftest import REPO, TINY_COCO
 
