@@ -170,17 +170,18 @@ def build_model(cfg: Config, pretrained: bool = False):
 
 
 @contextmanager
-def psa_errors_as_lines(cfg: Config) -> Iterator[None]:
+def psa_errors_as_lines(cfg: Config, config: Optional[str] = None) -> Iterator[None]:
     """A PSA block width or ``psa_stages`` that the backbone refuses while it is built (they
-    need its structure) as the one line about the key of the config file ``cfg`` was loaded
-    from (a config made in code is left to its caller, which knows the file)."""
+    need its structure) as the one line about the key of the config file ``config`` (default:
+    the file ``cfg`` was loaded from; a config made in code is left to its caller, which knows
+    the file). The one place that turns these errors into lines."""
     from .models.psa import PSAConfigError
     try:
         yield
     except PSAConfigError as e:
-        if not cfg.filename:
+        if not (config or cfg.filename):
             raise
-        raise psa_build_error(cfg, cfg.filename, e) from None
+        raise psa_build_error(cfg, config or cfg.filename, e) from None
 
 
 def input_hw(cfg: Config) -> Tuple[int, int]:

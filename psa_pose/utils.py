@@ -59,15 +59,23 @@ def write_json(data: Any, path: str, sort_keys: bool = False) -> None:
         f.write('\n')
 
 
-def read_json(path: str, what: str) -> Any:
-    """Read a JSON file or raise a one-line :class:`UserError` naming it."""
+def read_json(path: str, what: str, fix: Optional[str] = None, missing: Optional[str] = None,
+              invalid: Optional[Callable[[str], 'UserError']] = None) -> Any:
+    """Read a JSON file or raise a one-line :class:`UserError` naming it: the one JSON reader.
+
+    The lines: ``missing`` (default ``<path>: no such file (<what>)``) and, for a file that is
+    not JSON, ``invalid(<the parser's words>)`` (default ``<path>: not valid JSON (<words>);
+    <fix>``, where ``fix`` defaults to ``expected <what>``).
+    """
     if not os.path.isfile(path):
-        raise UserError(f'{path}: no such file ({what})')
+        raise UserError(missing or f'{path}: no such file ({what})')
     try:
         with open(path) as f:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f'{path}: not valid JSON ({e}); expected {what}') from None
+        if invalid is not None:
+            raise invalid(str(e)) from None
+        raise UserError(f'{path}: not valid JSON ({e}); {fix or f"expected {what}"}') from None
 
 
 def sha256_of(path: str, report: Optional[Callable[[int], None]] = None) -> str:

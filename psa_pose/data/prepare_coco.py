@@ -14,7 +14,6 @@ or a cut-short archive gets one line and leaves nothing half-unpacked. What is a
 is left alone. The detection file (HRNet's, which mmpose's configs use) has no download URL a
 script can use; it is copied from ``--from DIR``.
 """
-import json
 import os
 import os.path as osp
 import shutil
@@ -23,7 +22,7 @@ import zipfile
 from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
-from ..utils import UserError, atomic_path, download, sha256_of
+from ..utils import UserError, atomic_path, download, read_json, sha256_of
 
 DETECTIONS = 'person_detection_results/COCO_val2017_detections_AP_H_56_person.json'
 DETECTIONS_SOURCE = ('HRNet\'s release (github.com/leoxiaobin/deep-high-resolution-net.pytorch: '
@@ -171,12 +170,7 @@ def prepare(data_dir: str, from_dir: Optional[str] = None,
 
 
 def _check_detections(path: str) -> None:
-    try:
-        with open(path) as f:
-            dets = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f'{path}: not valid JSON ({e}); expected the COCO val2017 person '
-                        f'detections') from None
+    dets = read_json(path, 'the COCO val2017 person detections')
     if not isinstance(dets, list) or not dets or not all(
             isinstance(d, dict) and {'image_id', 'bbox', 'score'} <= set(d) for d in dets[:100]):
         raise UserError(f'{path}: not a list of detections {{"image_id", "bbox", "score"}}; '
@@ -186,7 +180,6 @@ def _check_detections(path: str) -> None:
 def read_manifest(path: str) -> Tuple[Archive, ...]:
     """The archives with the fields a JSON file ``{name: {url, size, sha256}}`` overrides
     (a mirror's URLs, or the test's made-up archives)."""
-    from ..utils import read_json
     data = read_json(path, 'a JSON object {archive name: {"url", "size", "sha256"}}')
     if not isinstance(data, dict):
         raise UserError(f'{path}: not a JSON object of archive names')

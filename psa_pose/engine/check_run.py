@@ -7,7 +7,6 @@ says per split the data root, annotation file, images and people, image folder a
 file with its number of boxes, and each pretrained checkpoint with whether it is in the local
 cache (a node without internet needs it there: ``scripts/fetch_pretrained.sh``).
 """
-import json
 import os.path as osp
 import warnings
 from typing import List
@@ -16,6 +15,7 @@ from mmengine.config import Config
 
 from ..data.cocofile import read_coco_keypoints
 from ..data.coco import leaf_datasets
+from ..utils import read_json
 from .preflight import check_config, check_weights, used_splits
 from .pretrained import describe, pretrained_sources
 
@@ -34,8 +34,7 @@ def _dataset_lines(split: str, path: str, dataset_cfg: dict) -> List[str]:
              f'{split}:   images {ds.data_prefix.get("img")}']
     bbox_file = getattr(ds, 'bbox_file', None)
     if bbox_file:
-        with open(bbox_file) as f:
-            boxes = json.load(f)
+        boxes = read_json(bbox_file, 'person detections')     # checked by the preflight
         lines.append(f'{split}:   person boxes {bbox_file}: {len(boxes)} detections')
     elif split != 'train':
         lines.append(f'{split}:   person boxes: the ground-truth boxes (no bbox_file)')

@@ -48,10 +48,9 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..models.psa import PSAConfigError
-from ..config import evaluators
-from ..configcheck import FIX_CONFIG, check_psa_settings, psa_build_error
-from ..utils import UserError, first_line
+from ..config import evaluators, psa_errors_as_lines
+from ..configcheck import FIX_CONFIG, check_psa_settings
+from ..utils import UserError, first_line, read_json
 from ..models.checkpoint import check_fit, load_checkpoint_file, tensors_of, verify_published
 from .hooks import last_checkpoint
 from .pretrained import pretrained_inits
@@ -74,11 +73,9 @@ class CheckpointToLoad:
 def checked_runner(cfg: Config, config: str, build: Callable[[Config], Any], mode: str) -> Any:
     """``build(cfg)`` (the Runner) between :func:`check_config` and :func:`check_weights`."""
     checkpoints = check_config(cfg, config, mode)
-    try:
+    # the block width and psa_stages need the backbone's structure: found as it is built
+    with psa_errors_as_lines(cfg, config):
         runner = build(cfg)
-    except PSAConfigError as e:
-        # the block width and psa_stages need the backbone's structure: found as it is built
-        raise psa_build_error(cfg, config, e) from None
     from mmengine.model import is_model_wrapper
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     check_weights(model, checkpoints, config, mode)
@@ -206,11 +203,7 @@ class _DataChecker:
         if not osp.isfile(bbox_file):
             raise UserError(f'{bbox_file}: no such detection file; {fix}, or null to use the '
                             f'ground-truth boxes')
-        try:
-            with open(bbox_file) as f:
-                dets = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f'{bbox_file}: not valid JSON ({e}); {fix}') from None
+        dets = read_json(bbox_file, 'person detections', fix=fix)
         if not isinstance(dets, list) or not dets:
             raise UserError(f'{bbox_file}: holds {_describe(dets)}, not a list of detections; '
                             f'{fix}')

@@ -26,7 +26,9 @@ from psa_pose.tools import get_flops as flops_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
 from psa_pose.tools import train as train_tool
-from tests.conftest import REPO, TINY_COCO, run_script
+from tests.conftest import REPO, run_script, tiny_coco_dir
+
+TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
 CONFIGS = os.path.join(REPO, 'tests', 'configs')
 BASE = os.path.join(CONFIGS, 'td-hm_res18_1xb2-2e_minicoco-128x96.py')

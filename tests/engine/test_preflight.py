@@ -25,7 +25,9 @@ from psa_pose.utils import UserError, sha256_of
 from psa_pose.engine.preflight import check_config, check_weights, checked_runner
 from psa_pose.config import load_config
 from psa_pose.config import build_model
-from tests.conftest import REPO, TINY_COCO
+from tests.conftest import REPO, tiny_coco_dir
+
+TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
 BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
 PSA = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
