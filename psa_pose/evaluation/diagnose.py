@@ -40,6 +40,8 @@ ORACLES = ('jitter', 'inversion', 'swap', 'miss', 'score')
 # each equals pycocotools run with that single value; linspace would give 0.8500000000000001)
 _STRICT = (MATCH_OKS, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 # lower is better for these; the verdict of their difference is turned round
+_DELTA_KEYS = ('errors', 'AP_at', 'ks_mean_per_keypoint', 'good_share_per_keypoint', 'oracle_AP',
+               'false_positives', 'false_negatives')
 _LOWER_IS_BETTER = {'jitter', 'inversion', 'swap', 'miss', 'false_positives', 'false_negatives'}
 
 
@@ -312,9 +314,10 @@ def _models(rows: List[dict], runs: List[dict]) -> List[List[dict]]:
 
 
 def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, seed: int = 0,
-                  target_delta: Optional[float] = None, progress: bool = False) -> None:
-    """Add the diagnosis keys (docs/diagnosis.md) to the rows of
-    :func:`psa_pose.evaluation.compare.compare` in place, on the same bootstrap resamples."""
+                  target_delta: Optional[float] = None, progress: bool = False) -> List[dict]:
+    """The diagnosis keys (docs/diagnosis.md) of each row of
+    :func:`psa_pose.evaluation.compare.compare` (rows merged with them: ``dict(row, **d)``),
+    on the same bootstrap resamples as ΔAP."""
     check_runs(runs)
     from .coco import read_gt
     models = _models(rows, runs)
@@ -338,7 +341,10 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
     points = {p: point(d) for p, d in diags.items()}
     keys = list(points[files[0]])
     row_of = {row['config']: i for i, row in enumerate(rows)}
-    for row, seeds in zip(rows, models):
+    out = []
+    for in_row, seeds in zip(rows, models):
+        row = {}
+        out.append(row)
         mean = {k: float(np.mean([points[r['results']][k] for r in seeds])) for k in keys}
         row.update(_row_values(mean, [diags[r['results']] for r in seeds]))
         if counts is not None:
@@ -346,9 +352,10 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
             row['diagnosis_ci'] = _clean(_nest({k: bs.interval(v[np.isfinite(v)])
                                                 if np.isfinite(v).any() else None
                                                 for k, v in pooled.items()}))
-        if row['config'] == row['baseline']:
+        if in_row['config'] == in_row['baseline']:
             continue
-        base = models[row_of[row['baseline']]]
+        row.update({f'delta_{k}_ci': None for k in _DELTA_KEYS})
+        base = models[row_of[in_row['baseline']]]
         by_seed = {r['seed']: r for r in base}
         pairs = [(by_seed[r['seed']], r) for r in seeds if r['seed'] in by_seed]
         delta = {k: float(np.mean([points[p['results']][k] - points[b['results']][k]
@@ -387,6 +394,7 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
                                  for b, p in pairs], axis=0)
             image_sd = float(np.std(seed_mean, ddof=1)) if len(seed_mean) > 1 else 0.0
         row.update(pw.summary(per_seed, image_sd, target_delta))
+    return out
 
 
 def row_ap(run: dict) -> float:
@@ -418,3 +426,204 @@ def _row_values(mean: Dict[tuple, float], seeds: List[Diagnosis]) -> dict:
         'pr_curves': {t: [float(v) for v in np.mean([s.pr[t] for s in seeds], axis=0)]
                       for t in PR_THRESHOLDS},
     }
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+def _lines(keypoints: Sequence[str]) -> List[Tuple[str, str, Optional[str], str]]:
+    """(label, group, name, format) of each line of the diagnosis table."""
+    out = [(f'{c} keypoints', 'errors', c, 'd') for c in CLASSES]
+    out += [('false positives (matched to nobody at OKS 0.1)', 'false_positives', None, 'd'),
+            ('false negatives (people no detection matched)', 'false_negatives', None, 'd')]
+    out += [(f'AP at OKS {t}', 'AP_at', t, '.3f') for t in THRESHOLDS]
+    out += [(f'AP with {o} corrected' if o != 'score' else 'AP rescored by OKS', 'oracle_AP', o,
+             '.3f') for o in ORACLES]
+    out += [(f'mean ks {k}', 'ks_mean_per_keypoint', k, '.3f') for k in keypoints]
+    return out
+
+
+def _get(row: dict, group: str, name: Optional[str], prefix: str = ''):
+    v = row.get(prefix + group)
+    return v.get(name) if isinstance(v, dict) and name is not None else v
+
+
+def _fmt(v, fmt: str, sign: bool = False) -> str:
+    if v is None:
+        return ''
+    if fmt == 'd' and isinstance(v, float) and not float(v).is_integer():
+        fmt = '.1f'
+    return format(v, ('+' if sign else '') + fmt)
+
+
+def _ci_text(ci, fmt: str) -> str:
+    fmt = '.1f' if fmt == 'd' else fmt
+    return '' if not ci else f'[{ci[0]:+{fmt}}, {ci[1]:+{fmt}}]'
+
+
+def _pairs(rows: List[dict]) -> List[Tuple[dict, dict]]:
+    by_config = {r['config']: r for r in rows}
+    return [(by_config[r['baseline']], r) for r in rows if r['config'] != r['baseline']]
+
+
+def _keypoints(rows: List[dict]) -> List[str]:
+    return list(rows[0]['ks_mean_per_keypoint'])
+
+
+def markdown(rows: List[dict]) -> str:
+    """The diagnosis tables of rows merged with :func:`add_diagnosis`: per model, then one line
+    per quantity of each PSA row against its baseline, with interval and verdict."""
+    head = ('| model | good | jitter | inversion | swap | miss | FP | FN | AP@0.75 | AP@0.85 | '
+            'AP@0.9 | AP@0.95 | AP jitter fixed | AP inversion fixed | AP swap fixed | '
+            'AP miss fixed | AP rescored | MDE ΔAP | sign-flip p |')
+    out = ['### Diagnosis (docs/diagnosis.md)', '', head, '|' + '---|' * 19]
+    for r in rows:
+        base = r['config'] == r['baseline']
+        out.append(f"| {r['config']} | " + ' | '.join(_fmt(r['errors'][c], 'd') for c in CLASSES)
+                   + f" | {_fmt(r['false_positives'], 'd')} | {_fmt(r['false_negatives'], 'd')} | "
+                   + ' | '.join(_fmt(r['AP_at'][t], '.3f') for t in THRESHOLDS[1:]) + ' | '
+                   + ' | '.join(_fmt(r['oracle_AP'][o], '.3f') for o in ORACLES)
+                   + f" | {'' if base else _fmt(r.get('mde_AP'), '.4f')} | "
+                   f"{'' if base else _fmt(r.get('sign_flip_p'), '.3f')} |")
+    for b, r in _pairs(rows):
+        out += ['', f"#### {r['config']} vs {b['config']}", '',
+                '| line | baseline | PSA | Δ | Δ 95% CI | verdict |', '|---|---|---|---|---|---|']
+        for label, group, name, fmt in _lines(_keypoints(rows)):
+            out.append(f'| {label} | {_fmt(_get(b, group, name), fmt)} | '
+                       f'{_fmt(_get(r, group, name), fmt)} | '
+                       f"{_fmt(_get(r, group, name, 'delta_'), fmt, True)} | "
+                       f"{_ci_text(_get(r, group + '_ci', name, 'delta_'), fmt)} | "
+                       f"{_get(r.get('diagnosis_verdicts') or {}, group, name) or ''} |")
+        out += ['', power_text(r)]
+    return '\n'.join(out)
+
+
+def power_text(r: dict) -> str:
+    """The power lines of a PSA row."""
+    p = r['power']
+    n = p['seeds']
+    text = []
+    if r['mde_AP'] is not None:
+        spread = ('image sampling only; one seed shows no training noise, so the true MDE is '
+                  'larger' if n == 1 else f'image sampling and the spread of {n} seed pairs')
+        text.append(f"Minimum detectable ΔAP: {r['mde_AP']:.4f} (80% power, two-sided 5%; "
+                    f'{spread}).')
+    text.append(f"Sign-flip test over the {n} seed pair{'s' * (n > 1)}: p = "
+                f"{r['sign_flip_p']:.3f} (the smallest p {n} seed{'s' * (n > 1)} can give: "
+                f"{r['sign_flip_min_p']:.3g}).")
+    if 'seeds_needed' in r:
+        text.append(f"Seeds per model for a true ΔAP of {p['target_delta']:+.4f}: "
+                    f"{p['seeds_needed_why']}.")
+    return ' '.join(text)
+
+
+def compact(rows: List[dict]) -> str:
+    """A few lines for the terminal: error classes, AP at OKS 0.9, and for each PSA row the
+    differences with verdicts and the minimum detectable ΔAP."""
+    out = ['Diagnosis (keypoints of detections matched at OKS 0.1; full tables in compare.md):']
+    for r in rows:
+        ci = (r.get('diagnosis_ci') or {}).get('AP_at', {}).get('0.9')
+        out.append(f"  {r['config']}: " + ', '.join(f"{c} {_fmt(r['errors'][c], 'd')}"
+                                                    for c in CLASSES)
+                   + f"; FP {_fmt(r['false_positives'], 'd')}, FN {_fmt(r['false_negatives'], 'd')}"
+                   + f"; AP@0.9 {r['AP_at']['0.9']:.3f}" + (f' [{ci[0]:.3f}, {ci[1]:.3f}]'
+                                                             if ci else ''))
+    for b, r in _pairs(rows):
+        ver = r.get('diagnosis_verdicts') or {}
+        parts = []
+        for c in CLASSES:
+            ci = (r['delta_errors_ci'] or {}).get(c)
+            parts.append(f"{c} {_fmt(r['delta_errors'][c], 'd', True)}"
+                         + (f" {_ci_text(ci, 'd')} {ver['errors'][c]}" if ci else ''))
+        ci = (r['delta_AP_at_ci'] or {}).get('0.9')
+        parts.append(f"AP@0.9 {r['delta_AP_at']['0.9']:+.3f}"
+                     + (f" {_ci_text(ci, '.3f')} {ver['AP_at']['0.9']}" if ci else ''))
+        out.append(f"  {r['config']} - {b['config']}: " + '; '.join(parts))
+        out.append('    ' + power_text(r))
+    return '\n'.join(out)
+
+
+def plot(rows: List[dict], path: str) -> None:
+    """diagnose.png: error classes of each model with intervals; per-joint Δks of each PSA row
+    with intervals; AP against the OKS threshold; PR curves at OKS 0.5, 0.75, 0.9."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    palette = ['#8c8c8c', '#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e']
+    color = {r['config']: palette[i % len(palette)] for i, r in enumerate(rows)}
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
+    (ex, kx), (tx, px) = axes
+    width = 0.8 / len(rows)
+    for i, r in enumerate(rows):
+        x = np.arange(len(CLASSES)) + (i - (len(rows) - 1) / 2) * width
+        y = np.array([r['errors'][c] for c in CLASSES], float)
+        ci = (r.get('diagnosis_ci') or {}).get('errors')
+        err = None if not ci else np.abs(np.array([[ci[c][0], ci[c][1]] for c in CLASSES]).T - y)
+        ex.bar(x, y, width * 0.95, yerr=err, capsize=2, color=color[r['config']],
+               label=r['config'])
+    ex.set_yscale('log')
+    ex.set_xticks(range(len(CLASSES)))
+    ex.set_xticklabels(CLASSES)
+    ex.set_ylabel('keypoints (log scale)')
+    ex.set_title('error classes, 95% bootstrap interval', fontsize=9)
+    ex.legend(fontsize=7)
+    names = _keypoints(rows)
+    pairs = _pairs(rows)
+    for i, (b, r) in enumerate(pairs):
+        x = np.arange(len(names)) + (i - (len(pairs) - 1) / 2) * 0.8 / max(1, len(pairs))
+        y = np.array([np.nan if r['delta_ks_mean_per_keypoint'][n] is None else
+                      r['delta_ks_mean_per_keypoint'][n] for n in names], float)
+        ci = r.get('delta_ks_mean_per_keypoint_ci')
+        err = None
+        if ci:
+            lohi = np.array([ci[n] if ci[n] else [np.nan, np.nan] for n in names], float).T
+            err = np.abs(lohi - y)
+        kx.errorbar(x, y, yerr=err, fmt='o', capsize=2, color=color[r['config']],
+                    label=f"{r['config']} - baseline")
+    kx.axhline(0, color='#444444', linewidth=0.8)
+    kx.set_xticks(range(len(names)))
+    kx.set_xticklabels(names, rotation=60, ha='right', fontsize=7)
+    kx.set_ylabel('Δ mean ks (PSA - baseline)')
+    kx.set_title('per-joint precision: Δ mean ks, 95% interval', fontsize=9)
+    if pairs:
+        kx.legend(fontsize=7)
+    thr = [float(t) for t in THRESHOLDS]
+    for r in rows:
+        y = [r['AP_at'][t] for t in THRESHOLDS]
+        ci = (r.get('diagnosis_ci') or {}).get('AP_at')
+        tx.plot(thr, y, 'o-', color=color[r['config']], label=r['config'])
+        if ci:
+            tx.fill_between(thr, [ci[t][0] for t in THRESHOLDS], [ci[t][1] for t in THRESHOLDS],
+                            color=color[r['config']], alpha=0.2)
+    tx.set_xlabel('OKS threshold')
+    tx.set_ylabel('AP')
+    tx.set_title('AP against the OKS threshold, 95% interval', fontsize=9)
+    tx.legend(fontsize=7)
+    recall = np.linspace(0, 1, 101)
+    for r in rows:
+        for t, style in zip(PR_THRESHOLDS, ('-', '--', ':')):
+            prec = np.asarray(r['pr_curves'][t], float)
+            px.plot(recall, np.where(prec > 0, prec, np.nan), style, color=color[r['config']],
+                    label=f"{r['config']} OKS {t}")
+    px.set_xlabel('recall')
+    px.set_ylabel('precision')
+    px.set_title('precision-recall at OKS 0.5 (solid), 0.75 (dashed), 0.9 (dotted)', fontsize=9)
+    px.legend(fontsize=6)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(rows: List[dict], diagnosis: List[dict], out_dir: str) -> Dict[str, str]:
+    """After compare's outputs: the diagnosis keys into compare.json, its tables appended to
+    compare.md, diagnose.png."""
+    merged = [dict(r, **d) for r, d in zip(rows, diagnosis)]
+    paths = {'json': osp.join(out_dir, 'compare.json'), 'md': osp.join(out_dir, 'compare.md'),
+             'diagnose.png': osp.join(out_dir, 'diagnose.png')}
+    write_json(merged, paths['json'])
+    with open(paths['md']) as f:
+        md = f.read()
+    with atomic_path(paths['md']) as tmp, open(tmp, 'w') as f:
+        f.write(md + '\n' + markdown(merged) + '\n')
+    plot(merged, paths['diagnose.png'])
+    return paths
