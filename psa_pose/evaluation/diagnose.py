@@ -450,8 +450,8 @@ def _get(row: dict, group: str, name: Optional[str], prefix: str = ''):
 def _fmt(v, fmt: str, sign: bool = False) -> str:
     if v is None:
         return ''
-    if fmt == 'd' and isinstance(v, float) and not float(v).is_integer():
-        fmt = '.1f'
+    if fmt == 'd' and isinstance(v, float):        # a mean over seeds
+        v, fmt = (int(v), 'd') if v.is_integer() else (v, '.1f')
     return format(v, ('+' if sign else '') + fmt)
 
 
@@ -560,7 +560,8 @@ def plot(rows: List[dict], path: str) -> None:
         err = None if not ci else np.abs(np.array([[ci[c][0], ci[c][1]] for c in CLASSES]).T - y)
         ex.bar(x, y, width * 0.95, yerr=err, capsize=2, color=color[r['config']],
                label=r['config'])
-    ex.set_yscale('log')
+    if any(r['errors'][c] > 0 for r in rows for c in CLASSES):
+        ex.set_yscale('log')
     ex.set_xticks(range(len(CLASSES)))
     ex.set_xticklabels(CLASSES)
     ex.set_ylabel('keypoints (log scale)')

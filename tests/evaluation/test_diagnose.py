@@ -223,3 +223,41 @@ def test_diagnose_without_results_files(tmp_path, capsys):
     assert err.startswith(f'error: {tmp_path / "base.json"}: no COCO results file') and \
         '--diagnose needs them' in err
     assert not out.exists()
+
+
+def test_experiment_folders_with_seeds(tmp_path, capsys):
+    """Experiment folders of 3 seeds per model: the diagnosis is the mean over seeds, the
+    sign-flip p is that of the per-seed paired ΔAP, the MDE adds the seed spread."""
+    from psa_pose.evaluation import power as pw
+    from psa_pose.evaluation.coco import evaluate
+    gt = make_gt(16, 20, seed=5)
+    (tmp_path / 'gt.json').write_text(json.dumps(gt))
+    configs = {'baseline': 'td-hm_res50_8xb64-210e_coco-256x192',
+               'psa': 'td-hm_res50-psa-p_8xb64-210e_coco-256x192'}
+    aps, errors = {}, {}
+    for role, noise in (('baseline', 0.05), ('psa', 0.04)):
+        for seed in range(3):
+            run = tmp_path / role / f'seed-{seed}'
+            run.mkdir(parents=True)
+            results = make_results(gt, noise, seed=seed + 10 * len(role))
+            (run / 'results.json').write_text(json.dumps(results))
+            metrics = evaluate(str(tmp_path / 'gt.json'), str(run / 'results.json'))
+            aps[role, seed] = metrics['AP']
+            errors[role, seed] = dg.diagnose(gt, results).errors.sum((0, 1))
+            (run / 'metrics.json').write_text(json.dumps(
+                {'config': configs[role], 'seed': seed, 'ann_file': str(tmp_path / 'gt.json'),
+                 **{f'coco/{k}': v for k, v in metrics.items()}}))
+    main([str(tmp_path / 'baseline'), str(tmp_path / 'psa'), '--diagnose', '--bootstrap', '100',
+          '--target-delta', '0.5', '--out-dir', str(tmp_path / 'out')])
+    base, psa = json.loads((tmp_path / 'out' / 'compare.json').read_text())
+    per_seed = [aps['psa', s] - aps['baseline', s] for s in range(3)]
+    assert psa['sign_flip_p'] == pw.sign_flip_p(per_seed) and psa['sign_flip_min_p'] == 0.25
+    assert psa['power']['sd_seeds'] == pytest.approx(np.std(per_seed, ddof=1), abs=1e-15)
+    assert psa['mde_AP'] == pytest.approx(pw.min_detectable(pw.standard_error(
+        psa['power']['sd_images'], psa['power']['sd_seeds'], 3)))
+    assert psa['mde_AP'] > pw.min_detectable(psa['power']['sd_images'])
+    assert isinstance(psa['seeds_needed'], int)
+    for c, n in zip(dg.CLASSES, range(5)):
+        assert base['errors'][c] == pytest.approx(np.mean([errors['baseline', s][n]
+                                                           for s in range(3)]))
+    assert 'Sign-flip test over the 3 seed pairs' in capsys.readouterr().out
