@@ -296,8 +296,11 @@ def _clean(v):
     return v
 
 
-def check_runs(runs: List[dict]) -> None:
-    """Refuse runs without COCO results (one line naming the run)."""
+def check_runs(runs: List[dict], target_delta: Optional[float] = None) -> None:
+    """Refuse runs without COCO results (one line naming the run) and a target ΔAP of 0."""
+    if target_delta is not None and not (np.isfinite(target_delta) and target_delta != 0):
+        raise UserError(f'--target-delta {target_delta}: needs the true ΔAP to plan for, a '
+                        f'non-zero number such as 0.005 (half an AP point)')
     for r in runs:
         if not r.get('results') or not r.get('gt'):
             raise UserError(f'{r["source"]}: no COCO results file with its ground truth for run '
@@ -318,7 +321,7 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
     """The diagnosis keys (docs/diagnosis.md) of each row of
     :func:`psa_pose.evaluation.compare.compare` (rows merged with them: ``dict(row, **d)``),
     on the same bootstrap resamples as ΔAP."""
-    check_runs(runs)
+    check_runs(runs, target_delta)
     from .coco import read_gt
     models = _models(rows, runs)
     gts: Dict[str, dict] = {}

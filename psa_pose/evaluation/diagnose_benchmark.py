@@ -3,6 +3,7 @@ val2017's size (the generated one of :mod:`psa_pose.evaluation.bootstrap_benchma
 pycocotools evaluations per model (strict thresholds with the OKS-0.1 matching, 5 corrected
 files), the per-image classes, and B resamples re-accumulated. The comparison's own AP bootstrap
 is timed by the plain benchmark."""
+import os
 import resource
 import tempfile
 import time
@@ -23,12 +24,13 @@ def run(num_images: int, num_people: int, resamples: int, seed: int,
         t0 = time.perf_counter()
         runs = [{'config': n, 'seed': 0, 'source': f, 'results': f, 'gt': gt_file,
                  'metrics': evaluate(gt_file, f)} for n, f in zip(names, files)]
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         diag = dg.add_diagnosis(rows, runs, resamples, 0)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
     merged = [dict(r, **d) for r, d in zip(rows, diag)]
     # ru_maxrss: kilobytes on Linux
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {'images': num_images, 'people': len(gt['annotations']), 'resamples': resamples,
-            'evaluate_s': t1 - t0, 'diagnose_s': t2 - t1, 'peak_rss_mib': peak,
+            'evaluate_s': t1 - t0, 'diagnose_s': t2 - t1, 'diagnose_cpu_s': c2 - c1,
+            'load_1min': os.getloadavg()[0], 'peak_rss_mib': peak,
             'compact': dg.compact(merged)}

@@ -1,6 +1,7 @@
 """``scripts/benchmark_bootstrap.py``: time the paired bootstrap on a ground truth of COCO
 val2017's size (see :mod:`psa_pose.evaluation.bootstrap_benchmark`)."""
 import argparse
+import os
 from typing import List, Optional
 
 from ..evaluation.bootstrap_benchmark import __doc__ as DOC
@@ -46,7 +47,9 @@ def _diagnose(args) -> int:
     print(r.pop('compact'))
     print(f"AP (pycocotools once per model): {r['evaluate_s']:.1f} s")
     print(f"diagnosis (7 pycocotools runs per model + B={r['resamples']}): "
-          f"{r['diagnose_s']:.1f} s; peak memory {r['peak_rss_mib']:.0f} MiB")
+          f"{r['diagnose_s']:.1f} s wall, {r['diagnose_cpu_s']:.1f} s CPU of this process "
+          f"(load average {r['load_1min']:.1f} on {os.cpu_count()} cores); peak memory "
+          f"{r['peak_rss_mib']:.0f} MiB")
     if args.out:
         write_json(r, args.out)
     return 0

@@ -44,7 +44,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise UserError('nothing to compare; pass runs or --gt/--results')
         diagnose = args.diagnose or args.target_delta is not None
         if diagnose:
-            dg.check_runs(runs)
+            dg.check_runs(runs, args.target_delta)
         rows = cmp.compare(runs, args.bootstrap, args.bootstrap_seed, by_name, progress=True)
         diag = dg.add_diagnosis(rows, runs, args.bootstrap, args.bootstrap_seed,
                                 args.target_delta, progress=True) if diagnose else None

@@ -261,3 +261,21 @@ def test_experiment_folders_with_seeds(tmp_path, capsys):
         assert base['errors'][c] == pytest.approx(np.mean([errors['baseline', s][n]
                                                            for s in range(3)]))
     assert 'Sign-flip test over the 3 seed pairs' in capsys.readouterr().out
+
+
+def test_target_delta_zero_refused(files, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(['--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
+              str(files / 'b.json'), '--target-delta', '0', '--out-dir', str(tmp_path / 'o')])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith('error: --target-delta 0.0: needs')
+    assert not (tmp_path / 'o').exists()
+
+
+def test_no_bootstrap(files, tmp_path, capsys):
+    main(['--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
+          str(files / 'b.json'), '--bootstrap', '0', '--diagnose', '--out-dir', str(tmp_path)])
+    base, other = json.loads((tmp_path / 'compare.json').read_text())
+    assert other['delta_errors_ci'] is None and other['mde_AP'] is None
+    assert other['delta_errors']['good'] == other['errors']['good'] - base['errors']['good']
+    assert (tmp_path / 'diagnose.png').exists()
