@@ -174,8 +174,8 @@ def _mean_ap(precision: np.ndarray) -> float:
 
 def diagnose(gt: dict, results: List[dict], keypoints: Optional[Sequence[str]] = None,
              flip: Optional[Sequence[int]] = None) -> Diagnosis:
-    """Everything the diagnosis needs of one results file (7 pycocotools evaluations: the
-    strict one and the 5 corrected files...)."""
+    """Everything the diagnosis needs of one results file: 6 pycocotools evaluations (the
+    strict thresholds with the OKS-0.1 matching, 4 corrected files, 1 rescored)."""
     if keypoints is None or flip is None:
         keypoints, flip = coco_keypoints()
     ev = _cocoeval(gt, results, _STRICT)
@@ -330,7 +330,7 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
     for n, path in enumerate(files, 1):
         run = next(r for m in models for r in m if r['results'] == path)
         if progress:
-            print(f'diagnosing {n}/{len(files)}: {path} (7 pycocotools evaluations) ...',
+            print(f'diagnosing {n}/{len(files)}: {path} (6 pycocotools evaluations) ...',
                   flush=True)
         if run['gt'] not in gts:
             gts[run['gt']] = read_gt(run['gt'])
@@ -371,7 +371,7 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
         row['delta_oracle_AP'] = nested['oracle_AP']
         row['delta_false_positives'] = _int(nested['false_positives'], len(pairs))
         row['delta_false_negatives'] = _int(nested['false_negatives'], len(pairs))
-        per_seed = [row_ap(p) - row_ap(b) for b, p in pairs]
+        per_seed = [_run_ap(p) - _run_ap(b) for b, p in pairs]
         image_sd = None
         if counts is not None:
             b_pool = bs.pool_seeds([boot[b['results']] for b, _ in pairs], seed, keys)
@@ -400,7 +400,7 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
     return out
 
 
-def row_ap(run: dict) -> float:
+def _run_ap(run: dict) -> float:
     """A run's AP as compare() recorded it (pycocotools' on its results file)."""
     return float(run['metrics']['AP'])
 

@@ -46,7 +46,7 @@ def _diagnose(args) -> int:
     r = run_diagnosis(args.images, args.people, args.bootstrap, args.seed, args.false_per_image)
     print(r.pop('compact'))
     print(f"AP (pycocotools once per model): {r['evaluate_s']:.1f} s")
-    print(f"diagnosis (7 pycocotools runs per model + B={r['resamples']}): "
+    print(f"diagnosis (6 pycocotools runs per model + B={r['resamples']}): "
           f"{r['diagnose_s']:.1f} s wall, {r['diagnose_cpu_s']:.1f} s CPU of this process "
           f"(load average {r['load_1min']:.1f} on {os.cpu_count()} cores); peak memory "
           f"{r['peak_rss_mib']:.0f} MiB")
