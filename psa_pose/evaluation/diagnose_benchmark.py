@@ -1,8 +1,8 @@
 """Time the diagnosis of ``compare_ap.py --diagnose`` for two models on a ground truth of COCO
 val2017's size (the generated one of :mod:`psa_pose.evaluation.bootstrap_benchmark`): 6
 pycocotools evaluations per model (strict thresholds with the OKS-0.1 matching, 4 corrected
-files, 1 rescored), the per-image classes, and B resamples re-accumulated. The comparison's own AP bootstrap
-is timed by the plain benchmark."""
+files, 1 rescored), the per-image classes, and B resamples re-accumulated. The comparison's own
+AP bootstrap is timed by the plain benchmark."""
 import os
 import resource
 import tempfile
