@@ -279,3 +279,24 @@ def test_no_bootstrap(files, tmp_path, capsys):
     assert other['delta_errors_ci'] is None and other['mde_AP'] is None
     assert other['delta_errors']['good'] == other['errors']['good'] - base['errors']['good']
     assert (tmp_path / 'diagnose.png').exists()
+
+
+def test_real_coco_ground_truth_as_results(mini_coco):
+    """The 4 real COCO images: the ground truth fed back is all good with AP 1.0 everywhere;
+    every person left/right-flipped is inversions (where the twin is labelled) and noses."""
+    with open(os.path.join(mini_coco, 'test_coco.json')) as f:
+        gt = json.load(f)
+    people = [a for a in gt['annotations'] if a['num_keypoints'] > 0 and not a['iscrowd']]
+    res = [{'image_id': a['image_id'], 'category_id': 1, 'keypoints': a['keypoints'],
+            'score': 1 - 0.01 * i} for i, a in enumerate(people)]
+    d = dg.diagnose(gt, res)
+    visible = sum(a['num_keypoints'] for a in people)
+    assert dict(zip(dg.CLASSES, d.errors.sum((0, 1)).tolist())) == {
+        'good': visible, 'jitter': 0, 'inversion': 0, 'swap': 0, 'miss': 0}
+    assert set(d.AP_at.values()) == {1.0} and set(d.oracle_AP.values()) == {1.0}
+    assert d.false_positives.sum() == d.false_negatives.sum() == 0
+    flipped = [dict(r, keypoints=np.array(r['keypoints']).reshape(17, 3)[list(FLIP)]
+                    .ravel().tolist()) for r in res]
+    f = dg.diagnose(gt, flipped).errors.sum(0)                  # (K, 5)
+    assert f[:, [1, 3]].sum() == 0 and f[K['nose'], 2] == 0
+    assert f[:, 2].sum() > 0.7 * f.sum() and f[1:, 0].sum() == 0   # only noses stay good
