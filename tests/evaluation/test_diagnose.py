@@ -300,3 +300,15 @@ def test_real_coco_ground_truth_as_results(mini_coco):
     f = dg.diagnose(gt, flipped).errors.sum(0)                  # (K, 5)
     assert f[:, [1, 3]].sum() == 0 and f[K['nose'], 2] == 0
     assert f[:, 2].sum() > 0.7 * f.sum() and f[1:, 0].sum() == 0   # only noses stay good
+
+
+def test_benchmark_diagnose_small(tmp_path, capsys):
+    """benchmark_bootstrap.py --diagnose on a small generated ground truth."""
+    from psa_pose.tools.benchmark_bootstrap import main as benchmark
+    assert benchmark(['--diagnose', '--images', '100', '--people', '120', '--bootstrap', '20',
+                      '--out', str(tmp_path / 'b.json')]) == 0
+    r = json.loads((tmp_path / 'b.json').read_text())
+    assert (r['images'], r['people'], r['resamples']) == (100, 120, 20)
+    assert r['diagnose_s'] > 0 and r['diagnose_cpu_s'] > 0 and r['peak_rss_mib'] > 0
+    out = capsys.readouterr().out
+    assert 'diagnosis (6 pycocotools runs per model + B=20)' in out and 'psa - baseline' in out
