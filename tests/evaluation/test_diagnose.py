@@ -149,6 +149,11 @@ def test_ap_at_equals_pycocotools():
     for t in dg.THRESHOLDS:
         assert d.AP_at[t] == _pycocotools_ap(gt, res, float(t)), t
     assert d.AP == pytest.approx(_pycocotools_ap(gt, res), abs=1e-12)
+    # the AP the MDE is taken from is the AP bootstrap's, resample by resample
+    from psa_pose.evaluation import bootstrap as bs
+    counts = bs.resample_counts(40, 30, seed=0)
+    standard = bs.accumulate(bs.image_eval(dg._cocoeval(gt, res)), counts)['AP']
+    np.testing.assert_allclose(dg.values(d, counts)['AP', ''], standard, rtol=0, atol=1e-12)
     full = dg.values(d, np.ones((1, 40), np.int64))
     assert full['AP_at', '0.9'][0] == d.AP_at['0.9']
     assert full['errors', 'good'][0] == d.errors[:, :, 0].sum()
