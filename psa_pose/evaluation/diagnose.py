@@ -225,7 +225,7 @@ def _ap_curves(ie: bs.ImageEval, counts: np.ndarray, chunk_elems: int = 4_000_00
         return out
     step = max(1, chunk_elems // max(1, g.tp.size))
     for s in range(0, len(counts), step):
-        prec, _ = bs._accumulate_group(g, counts[s:s + step], ie.rec_thrs)
+        prec, _ = bs.accumulate_group(g, counts[s:s + step], ie.rec_thrs)
         out[s:s + step] = np.where(prec[..., 0] > -1, prec.mean(-1), -1)
     return out
 
