@@ -397,7 +397,9 @@ def _block(c: int, variant: str, mode: str, dev: str) -> nn.Module:
 
 
 def benchmark_block(settings: Settings) -> List[dict]:
-    """Forward (no_grad) and forward+backward time of the PSA block alone, per shape."""
+    """Forward (no_grad) and forward+backward time of the PSA block alone, per shape. With
+    ``amp`` the input is in autocast's dtype (as a conv under autocast hands it over) and the
+    block runs under autocast."""
     rows = []
     dev = settings.device
     for shape in settings.block_shapes:
@@ -405,12 +407,16 @@ def benchmark_block(settings: Settings) -> List[dict]:
         blocks = {v: _block(shape[1], v, settings.mode, dev) for v in BLOCK_VARIANTS}
         gen = torch.Generator().manual_seed(0)
         x = torch.randn(shape, generator=gen).to(dev)
-        xg = x.clone().requires_grad_()
         grad_out = torch.randn(shape, generator=gen).to(dev)
+        if settings.amp:
+            with autocast(dev, True):
+                dtype = torch.get_autocast_dtype(torch.device(dev).type)
+            x, grad_out = x.to(dtype), grad_out.to(dtype)
+        xg = x.clone().requires_grad_()
 
         def fwd(block: nn.Module) -> Callable[[], object]:
             def run() -> object:
-                with torch.no_grad():
+                with torch.no_grad(), autocast(dev, settings.amp):
                     return block(x)
             return run
 
@@ -418,7 +424,9 @@ def benchmark_block(settings: Settings) -> List[dict]:
             def run() -> object:
                 block.zero_grad(set_to_none=True)
                 xg.grad = None
-                block(xg).backward(grad_out)
+                with autocast(dev, settings.amp):
+                    out = block(xg)
+                out.backward(grad_out)
             return run
 
         label = f'[PSA block {shape}]'

@@ -19,10 +19,14 @@ echo "[gpu_check] $(date +%H:%M:%S) CUDA tests"
 (cd "$ROOT" && "$PYTHON" -m pytest tests -m cuda -q -rfEs -p no:cacheprovider) 2>&1 | tee "$OUT/cuda-tests.txt"
 tests_rc=${PIPESTATUS[0]}
 bench_rc=0
-for kind in fp32 amp; do
+for kind in fp32 amp block-amp; do
   echo "[gpu_check] $(date +%H:%M:%S) benchmark, $kind"
-  flag=(); [[ $kind == amp ]] && flag=(--amp)
-  "$PYTHON" "$ROOT/scripts/benchmark.py" --device cuda --no-block --fwd-batches 1 16 \
+  case $kind in
+    fp32) flag=(--no-block) ;;
+    amp) flag=(--no-block --amp) ;;
+    block-amp) flag=(--no-models --amp) ;;   # the block alone in float16: the fp16-safe path's cost
+  esac
+  "$PYTHON" "$ROOT/scripts/benchmark.py" --device cuda --fwd-batches 1 16 \
       --train-batch 32 --repeats 10 "${flag[@]}" --out "$OUT/benchmark-$kind.json" \
       > "$OUT/benchmark-$kind.md" || bench_rc=$?
 done
@@ -42,7 +46,7 @@ md = [f'# GPU check ({seconds} s)', '', f"{env['gpu']}, torch {env['torch']}, CU
       f"{env['cuda']}, cuDNN {env['cudnn']}", '',
       f'CUDA tests: {report["cuda_tests"]["summary"]} (exit code {tests_rc})', '']
 md += [f'- {t}' for t in failed] + ([''] if failed else [])
-for kind in ('fp32', 'amp'):
+for kind in ('fp32', 'amp', 'block-amp'):
     path = os.path.join(out, f'benchmark-{kind}.json')
     if os.path.exists(path):
         report['benchmark'][kind] = json.load(open(path))
