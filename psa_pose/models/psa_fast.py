@@ -18,7 +18,9 @@ product that follows it.
 
 Training goes through plain autograd. Inside :func:`recompute_psa_outputs` (the PSA backbones
 train in it) a block's output is not kept for the next layer's backward but recomputed from the
-block's input and its two small gates, which autograd keeps anyway.
+block's input and its two small gates, which autograd keeps anyway. Under ``torch.compile`` the
+same saving comes from computing the output inside ``torch.utils.checkpoint``, which
+AOTAutograd's partitioner recomputes in backward instead of saving (docs/gpu.md).
 
 Why no hand-written backward. Until this module existed the fast path had one (an
 ``autograd.Function`` that added the five full-size gradients of X as one element-wise term and
