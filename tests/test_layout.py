@@ -102,6 +102,17 @@ def test_no_tool_imports_another_tool():
     assert wrong == []
 
 
+def test_tools_are_front_ends():
+    long = {}
+    for module, path in modules():
+        if module.startswith('psa_pose.tools.'):
+            with open(path, encoding='utf-8') as f:
+                lines = sum(1 for _ in f)
+            if lines > MAX_TOOL_LINES:
+                long[module] = lines
+    assert long == {}
+
+
 def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     """The rank check on a made-up module: the checker itself can fail."""
     bad = tmp_path / 'bad.py'
