@@ -20,6 +20,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='bootstrap resamples (0: no intervals)')
     parser.add_argument('--bootstrap-seed', type=int, default=0)
     parser.add_argument('--out-dir', help='write compare.{md,csv,json,png} here')
+    parser.add_argument('--partial', action='store_true',
+                        help='the results leave images with people out on purpose (else '
+                        'such results are refused)')
     args = parser.parse_args(argv)
     with one_line_errors():
         if args.bootstrap < 0:
@@ -30,11 +33,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.results:
             if not osp.isfile(args.gt):
                 raise UserError(f'{args.gt}: no such annotation file (--gt)')
-            runs, by_name = cmp.runs_from_results(args.gt, args.results), False
+            runs, by_name = cmp.runs_from_results(args.gt, args.results, args.partial), False
         elif args.runs:
             runs, by_name = [r for p in args.runs for r in cmp.load_runs(p)], True
+            for r in runs:
+                r['partial'] = r['partial'] or args.partial
         else:
             raise UserError('nothing to compare; pass runs or --gt/--results')
+        if args.out_dir:
+            cmp.check_out_dir(args.out_dir, runs)
         rows = cmp.compare(runs, args.bootstrap, args.bootstrap_seed, by_name, progress=True)
         print(cmp.markdown(rows))
         print()

@@ -1,7 +1,6 @@
 """Evaluate a checkpoint on a config's test set; mmpose's ``tools/test.py`` flags, plus
 ``--coco-results`` (the COCO results JSON, for scripts/eval_coco.py)."""
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import List, Optional
@@ -9,9 +8,9 @@ from typing import List, Optional
 from mmengine.config import DictAction
 
 from ..config import load_config
-from ..utils import UserError, one_line_errors, write_json
+from ..evaluation import test_outputs as out
 from ..models.checkpoint import verify_published
-from ..utils import sha256_of
+from ..utils import UserError, no_space_errors, one_line_errors, sha256_of
 from ..engine.preflight import checked_runner
 from ..engine.runner import build_runner, end_distributed, parse_with_launcher
 
@@ -63,15 +62,17 @@ def _test(args: argparse.Namespace) -> int:
             raise UserError(f'{args.dump}: --dump needs a .pkl or .pickle file name')
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
             else [cfg.test_evaluator]
-        cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.dump)]
+        cfg.test_evaluator = [*evaluators, dict(type='DumpResults',
+                                                out_file_path=out.dump_temp(args.dump))]
     prefix = None
-    if args.coco_results:
-        if not args.coco_results.endswith('.json'):
-            raise UserError(f'{args.coco_results}: --coco-results needs a .json file name')
-        # CocoMetric writes {outfile_prefix}.keypoints.json
+    if args.coco_results and not args.coco_results.endswith('.json'):
+        raise UserError(f'{args.coco_results}: --coco-results needs a .json file name')
+    out.check_test_outputs(cfg, args.config, args.checkpoint, args.out, args.coco_results,
+                           args.dump)
+    evaluator = out.scoring_evaluator(cfg)
+    if args.coco_results or evaluator.get('type') == out.COCO_METRIC:
+        # CocoMetric writes {outfile_prefix}.keypoints.json: kept, to be checked
         prefix = osp.join(cfg.work_dir, 'coco_results')
-        evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
-            else cfg.test_evaluator
         evaluator.outfile_prefix = prefix
     if args.check:
         from ..engine.check_run import check_only
@@ -84,35 +85,31 @@ def _test(args: argparse.Namespace) -> int:
         compile_tensor_path(runner.model.module if is_model_wrapper(runner.model)
                             else runner.model)
     try:
-        metrics = runner.test()
+        with no_space_errors(args.dump or cfg.work_dir):
+            metrics = runner.test()
     except ImageDecodeError as e:
         raise UserError(f'{decode_error_line(e)}: testing stopped, no metrics written; '
                         f'replace the image (a test set with an image left out is another '
                         f'test set)') from None
+    except BaseException:
+        out.discard_test_outputs(args.dump)
+        raise
     from mmengine.dist import is_main_process
     if not is_main_process():
         return 0
-    if prefix:
-        os.makedirs(osp.dirname(osp.abspath(args.coco_results)), exist_ok=True)
-        os.replace(f'{prefix}.keypoints.json', args.coco_results)
-        print(f'COCO results written to {args.coco_results}')
-    if args.out:
-        # what compare_ap.py needs to bootstrap this run against another: its COCO results,
-        # the ground truth they were scored on, and the seed; and what publish_model.py checks
-        # the metrics against: this checkpoint, this config
-        evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
-            else cfg.test_evaluator
-        ann_file = evaluator.get('ann_file')
-        extra = {'seed': cfg.get('randomness', {}).get('seed'),
-                 'ann_file': osp.abspath(ann_file) if ann_file else None,
-                 'coco_results': osp.abspath(args.coco_results) if prefix else None}
-        write_json({'config': config_name(args.config),
-                    **({'config_file': osp.abspath(args.config)} if osp.isfile(args.config)
-                       else {}),
-                    'checkpoint': osp.abspath(args.checkpoint),
-                    'checkpoint_sha256': sha256_of(args.checkpoint),
-                    **extra, **{k: float(v) for k, v in metrics.items()}}, args.out)
-        print(f'metrics written to {args.out}')
+    ann_file = evaluator.get('ann_file')
+    # what compare_ap.py needs to bootstrap this run against another (its COCO results, the
+    # ground truth, the seed; recorded with their sha256) and what publish_model.py checks
+    # the metrics against: this checkpoint, this config
+    record = {'config': config_name(args.config),
+              **({'config_file': osp.abspath(args.config)} if osp.isfile(args.config) else {}),
+              'checkpoint': osp.abspath(args.checkpoint),
+              'checkpoint_sha256': sha256_of(args.checkpoint),
+              'seed': cfg.get('randomness', {}).get('seed')}
+    for line in out.write_test_outputs(
+            metrics, record, args.out, prefix and f'{prefix}.keypoints.json',
+            args.coco_results, args.dump, ann_file, out.uses_detections(cfg)):
+        print(line)
     return 0
 
 
