@@ -6,12 +6,10 @@
 * :class:`CheckFiniteLossHook`: a NaN/inf loss stops training at once, with one line saying
   where, and no checkpoint of the broken weights is written.
 """
-import glob
 import math
 import os
 import os.path as osp
 import random
-import re
 import shutil
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional
@@ -24,6 +22,7 @@ from mmpose.registry import HOOKS
 
 from ..utils import UserError
 from .fileio import ATOMIC_LOCAL, write_atomic
+from .workdir import remove_stale_temporaries
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -140,18 +139,11 @@ class AtomicCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         super().before_train(runner)
         if is_main_process():
-            # temporaries of saves that a kill interrupted (utils.atomic_path's names,
-            # and the staging folder below)
+            # temporaries of saves that a kill interrupted (utils.atomic_path's names, and
+            # the staging folder below), only of processes that are gone
             for folder in {runner.work_dir, self.out_dir}:
-                if not isinstance(folder, str) or not osp.isdir(folder):
-                    continue
-                for tmp in glob.glob(osp.join(folder, '.*.tmp[0-9]*')):
-                    if re.fullmatch(r'\..+\.tmp\d+', osp.basename(tmp)):
-                        runner.logger.info(f'removing {tmp}, left by an interrupted save')
-                        if osp.isdir(tmp):
-                            shutil.rmtree(tmp, ignore_errors=True)
-                        else:
-                            os.remove(tmp)
+                if isinstance(folder, str) and osp.isdir(folder):
+                    remove_stale_temporaries(folder, runner.logger.info)
 
     def _finish_removals(self, pending: List[str]) -> None:
         keep = {self.last_ckpt, getattr(self, 'best_ckpt_path', None),

@@ -8,6 +8,7 @@ from mmengine.config import Config, DictAction
 
 from ..config import load_config
 from ..engine import add_safety_hooks, last_checkpoint
+from ..engine.workdir import hold_work_dir
 from ..utils import UserError, one_line_errors
 from ..engine.preflight import checked_runner
 from ..engine.runner import build_runner, end_distributed, parse_with_launcher
@@ -81,6 +82,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.check:
                 from ..engine.check_run import check_only
                 return check_only(cfg, args.config, 'train')
+            hold_work_dir(cfg.work_dir, 'training')
             use_checked_loading(cfg, args.skip_bad_images)
             runner = checked_runner(add_safety_hooks(cfg), args.config,
                                     build_runner, 'train')
