@@ -31,7 +31,8 @@ from ..config import load_config, measure, parse_name
 from .metrics import REPORTED as METRICS
 from .metrics import normalize_metrics
 from .published import paper_row
-from ..utils import UserError, atomic_path, check_outputs, read_json, write_json
+from ..utils import (UserError, atomic_path, check_outputs, one_line_errors, read_json,
+                     write_json)
 from .run_record import recorded_file
 from . import bootstrap as bs
 
@@ -180,6 +181,35 @@ def load_runs(path: str) -> List[dict]:
                             f'--out-dir {path}')
     m = _SEED_DIR.match(osp.basename(osp.normpath(path)))
     return [load_run(path, seed=int(m[1]) if m else None)]
+
+
+def check_pair(baseline_file: str, psa_file: str) -> None:
+    """What the comparison will need of two configs' names, checked before anything is trained:
+    both follow the naming rule, and the second is a PSA variant whose baseline is the first
+    (compare_ap.py pairs runs by these names). One-line :class:`UserError` otherwise."""
+    names = {}
+    for role, path in (('baseline', baseline_file), ('PSA', psa_file)):
+        name = osp.splitext(osp.basename(path))[0]
+        try:
+            names[role] = parse_name(name)
+        except ValueError as e:
+            raise UserError(f'{path}: the {role} config {e}; compare_ap.py pairs the runs by '
+                            f'their config names: rename the file (nothing was trained)') from None
+    base, psa = names['baseline'], names['PSA']
+    if base.psa:
+        raise UserError(f'{baseline_file}: the baseline config has a PSA tag (-psa-{base.psa}); '
+                        f'pass the baseline first, then its PSA variant (nothing was trained)')
+    if not psa.psa or psa.baseline != base.name:
+        raise UserError(f'{psa_file}: not a PSA variant of {base.name} (its baseline by name is '
+                        f'{psa.baseline}); pass a baseline and its own PSA variant (nothing was '
+                        f'trained)')
+
+
+def check_pair_main(argv: List[str]) -> int:
+    """``python -c`` entry of scripts/compare_train.sh: exit 0, or one line and exit 2."""
+    with one_line_errors():
+        check_pair(*argv)
+    return 0
 
 
 def runs_from_results(gt: str, results: List[str], partial: bool = False) -> List[dict]:
