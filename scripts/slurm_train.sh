@@ -9,6 +9,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 PARTITION=$1; JOB_NAME=$2; CONFIG=$3; WORK_DIR=$4; shift 4
 GPUS=${GPUS:-8}; GPUS_PER_NODE=${GPUS_PER_NODE:-8}; CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 GRES=${GRES-gpu:$GPUS_PER_NODE}
+# the config and the data checked once, before srun starts the workers (one line, not one per
+# rank)
+"$PYTHON" "$ROOT/scripts/train.py" "$CONFIG" --work-dir="$WORK_DIR" "$@" --check > /dev/null
 # shellcheck disable=SC2086
 exec srun -p "$PARTITION" --job-name="$JOB_NAME" ${GRES:+--gres="$GRES"} \
   --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" \
