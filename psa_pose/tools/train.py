@@ -8,6 +8,7 @@ from mmengine.config import Config, DictAction
 
 from ..config import load_config
 from ..engine import add_safety_hooks, last_checkpoint
+from ..engine.preemption import set_command
 from ..engine.workdir import hold_work_dir
 from ..utils import UserError, one_line_errors
 from ..engine.preflight import checked_runner
@@ -84,8 +85,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return check_only(cfg, args.config, 'train')
             hold_work_dir(cfg.work_dir, 'training')
             use_checked_loading(cfg, args.skip_bad_images)
-            runner = checked_runner(add_safety_hooks(cfg), args.config,
-                                    build_runner, 'train')
+            add_safety_hooks(cfg)
+            set_command(cfg, [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+            runner = checked_runner(cfg, args.config, build_runner, 'train')
             runner.train()          # a NaN/inf loss: one line (engine.NonFiniteLossError)
             end_distributed()
         except ImageDecodeError as e:

@@ -14,6 +14,8 @@ these is set (E = epoch, B = batch within it, both counted from 1 as the log doe
 * ``PSA_FAULT_NAN_AFTER=E:B``: the same after batch B (after its loss was checked).
 * ``PSA_FAULT_SIGINT_AFTER=E:B``: send the process SIGINT (what Ctrl-C sends) after batch B
   of epoch E.
+* ``PSA_FAULT_SIGTERM_AFTER=E:B``: send it SIGTERM (what Slurm sends before preemption) after
+  batch B of epoch E.
 
 Between epoch E's checkpoint and the record of its validation (``FaultBeforeBestHook`` must be
 listed too for the second):
@@ -111,6 +113,8 @@ class FaultInjectionHook(Hook):
             _kill()
         if self._now('PSA_FAULT_SIGINT_AFTER', runner, batch_idx):
             os.kill(os.getpid(), signal.SIGINT)     # Python raises KeyboardInterrupt here
+        if self._now('PSA_FAULT_SIGTERM_AFTER', runner, batch_idx):
+            os.kill(os.getpid(), signal.SIGTERM)    # what Slurm sends before preemption
 
     def before_val_epoch(self, runner) -> None:
         _kill_at_epoch('PSA_FAULT_KILL_BEFORE_VAL', runner)

@@ -1,7 +1,6 @@
 """dist_train.sh / dist_test.sh check once before torchrun starts the workers: a busy PORT and a
 mistake in the config or the data are one line, printed once, exit 2 (no per-rank repeats, no
 torchrun traceback)."""
-import os
 import socket
 
 import pytest

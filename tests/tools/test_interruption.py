@@ -155,7 +155,8 @@ def test_train_adds_the_safety_hooks_once():
     assert cfg.default_hooks.checkpoint.interval == 1              # its settings kept
     types = [h['type'] for h in cfg.custom_hooks]
     assert types == ['SyncBuffersHook', 'FaultInjectionHook', 'FaultBeforeBestHook',
-                     'EpochSeedHook', 'CheckFiniteLossHook', 'ValidateOnResumeHook']
+                     'EpochSeedHook', 'CheckFiniteLossHook', 'ValidateOnResumeHook',
+                     'PreemptionHook']
     assert [h['type'] for h in add_safety_hooks(cfg).custom_hooks] == types
     # a config's own checkpoint hook is left alone
     own = Config(dict(default_hooks=dict(checkpoint=dict(type='MyCheckpointHook'))))
@@ -247,3 +248,26 @@ def test_full_disk_while_saving_is_one_line_and_loses_nothing(uninterrupted, tmp
     assert last_checkpoint(work) == str(work / 'epoch_1.pth')
     assert_same_weights(work / 'epoch_1.pth', uninterrupted / 'epoch_1.pth')
     assert not (work / 'epoch_2.pth').exists() and not glob.glob(str(work / '.*'))
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_iteration_and_the_resumed_run_equals_uninterrupted(uninterrupted,
+                                                                               tmp_path):
+    """SIGTERM (Slurm's preemption notice) after batch 3 of epoch 2: iteration 9 is saved
+    atomically, one line says how to resume, exit 2; the resumed run draws the epoch's first 3
+    batches again without training on them and ends with the uninterrupted run's weights."""
+    work = tmp_path / 'work'
+    res = train(work, faults={'PSA_FAULT_SIGTERM_AFTER': '2:3'}, check=False)
+    assert res.returncode == 2
+    saved = work / 'iter_9.pth'
+    [line] = res.stderr.splitlines()
+    assert line.startswith(f'error: SIGTERM: training stopped at iteration 9 (epoch 2, batch '
+                           f'3/6); saved {saved}; resume with: ')
+    assert line.endswith(f'train.py {CFG} --work-dir {work} --resume')
+    assert last_checkpoint(work) == str(saved)
+    assert torch.load(saved, map_location='cpu', weights_only=True)['meta']['iter'] == 9
+    assert not glob.glob(str(work / '.*'))
+    out = train(work, '--resume')
+    assert 'resuming epoch 2 after its batch 3' in out.stdout
+    assert_same_weights(work / 'epoch_3.pth', uninterrupted / 'epoch_3.pth')
+    assert final_ap(work) == final_ap(uninterrupted)
