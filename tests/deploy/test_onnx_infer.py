@@ -153,3 +153,15 @@ def test_undecodable_images_are_refused(tmp_path):
         assert str(err.value) == (f'{path}: cannot be decoded as an image (the file is '
                                   f'corrupt, truncated or not an image); give a JPEG or PNG '
                                   f'file')
+
+
+def test_a_box_outside_the_image_is_named():
+    import numpy as np
+
+    from psa_pose.deploy.onnx_infer import box_outside
+    inside = np.array([[0, 0, 10, 10], [630, 400, 50, 50], [-5, -5, 6, 6]], np.float32)
+    assert box_outside(inside, 640, 425) is None
+    for box in ([640, 0, 10, 10], [0, 425, 10, 10], [-10, 0, 10, 10], [0, -20, 5, 20]):
+        assert box_outside(np.array([inside[0], box]), 640, 425) == (
+            f'box #1 [{box[0]:g}, {box[1]:g}, {box[2]:g}, {box[3]:g}] lies outside the 640x425 '
+            f'image; were the boxes made for another image (or given as x1, y1, x2, y2)?')
