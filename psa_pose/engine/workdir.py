@@ -13,7 +13,7 @@ import os
 import os.path as osp
 import re
 import shutil
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..utils import UserError
 
@@ -74,6 +74,16 @@ def hold_work_dir(work_dir: str, what: str) -> None:
         os.close(fd)          # a file system without flock: nothing to guard with
         return
     _held[key] = fd
+
+
+def holding_work_dir(build: Callable[[Any], Any], what: str) -> Callable[[Any], Any]:
+    """``build(cfg)`` (the Runner) that first takes :func:`hold_work_dir` on ``cfg.work_dir``:
+    for ``checked_runner``, so that the lock (which creates the folder) comes after the
+    pre-flight, and a config or data mistake leaves no work dir behind."""
+    def build_holding(cfg):
+        hold_work_dir(cfg.work_dir, what)
+        return build(cfg)
+    return build_holding
 
 
 def release_work_dir(work_dir: str) -> None:

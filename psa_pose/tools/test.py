@@ -12,7 +12,7 @@ from ..evaluation import test_outputs as out
 from ..models.checkpoint import verify_published
 from ..utils import UserError, no_space_errors, one_line_errors, sha256_of
 from ..engine.preflight import checked_runner
-from ..engine.workdir import hold_work_dir
+from ..engine.workdir import holding_work_dir
 from ..engine.runner import build_runner, end_distributed, parse_with_launcher
 
 
@@ -78,9 +78,9 @@ def _test(args: argparse.Namespace) -> int:
     if args.check:
         from ..engine.check_run import check_only
         return check_only(cfg, args.config, 'test')
-    hold_work_dir(cfg.work_dir, 'testing')
     use_checked_loading(cfg)
-    runner = checked_runner(cfg, args.config, build_runner, 'test')
+    runner = checked_runner(cfg, args.config, holding_work_dir(build_runner, 'testing'),
+                            'test')
     if args.compile:
         from ..models.compile import compile_tensor_path
         from mmengine.model import is_model_wrapper

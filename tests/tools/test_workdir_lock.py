@@ -1,9 +1,13 @@
-"""train.py and test.py refuse a work dir another live run holds: at once, one line naming the
-holder's PID, exit 2, nothing in the work dir written or changed."""
+"""train.py and test.py refuse a work dir another live run holds: after the pre-flight, before
+anything is built or written, one line naming the holder's PID, exit 2, nothing in the work dir
+written or changed."""
 import os
 import sys
 
 import pytest
+import torch
+
+from psa_pose.config import build_model, load_config
 
 from tests.conftest import REPO, run_script
 from tests.engine.test_workdir import hold_in_another_process
@@ -20,7 +24,9 @@ def test_second_run_in_a_held_work_dir_is_refused(tmp_path, tiny_coco, script, w
     work = tmp_path / 'work'
     proc = hold_in_another_process(work)
     try:
-        (work / 'epoch_1.pth').write_bytes(b'the first run\'s checkpoint')
+        # the first run's checkpoint, one the pre-flight (before the lock) accepts
+        torch.save({'state_dict': build_model(load_config(CFG)).state_dict(),
+                    'meta': {'epoch': 1}}, work / 'epoch_1.pth')
         (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
         before = _snapshot(work)
         args = [work / 'epoch_1.pth'] if script == 'test.py' else []
