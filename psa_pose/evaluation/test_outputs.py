@@ -57,10 +57,12 @@ def dump_temp(dump: str) -> str:
     return temp_path(dump, '.pkl')
 
 
-def uses_detections(cfg: Config) -> bool:
-    """Whether the test boxes come from a detector (``bbox_file``): images whose people it
-    missed have no result, so the results may leave images out."""
-    return bool(cfg.get('test_dataloader', {}).get('dataset', {}).get('bbox_file'))
+def partial_by_design(cfg: Config) -> bool:
+    """Whether the test may leave images with people without results: the boxes come from a
+    detector (``bbox_file``; it can miss every person of an image), or the config tests a
+    subset (``indices``)."""
+    ds = cfg.get('test_dataloader', {}).get('dataset', {})
+    return bool(ds.get('bbox_file')) or ds.get('indices') is not None
 
 
 def check_model_results(coco_json: str, gt_file: str, partial: bool) -> None:

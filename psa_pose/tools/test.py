@@ -110,7 +110,7 @@ def _test(args: argparse.Namespace) -> int:
               'seed': cfg.get('randomness', {}).get('seed')}
     for line in out.write_test_outputs(
             metrics, record, args.out, prefix and f'{prefix}.keypoints.json',
-            args.coco_results, args.dump, ann_file, out.uses_detections(cfg)):
+            args.coco_results, args.dump, ann_file, out.partial_by_design(cfg)):
         print(line)
     return 0
 

@@ -190,4 +190,8 @@ def test_test_outputs_are_checked_against_the_test_inputs(tiny_coco):
     with pytest.raises(UserError, match='test_dataloader.dataset.bbox_file'):
         test_outputs.check_test_outputs(cfg, 'c.py', 'e.pth', None,
                                         f'{tiny_coco}/test_coco_det.json', None)
-    assert test_outputs.uses_detections(cfg)
+    assert test_outputs.partial_by_design(cfg)
+    cfg.test_dataloader.dataset.bbox_file = None
+    assert not test_outputs.partial_by_design(cfg)
+    cfg.test_dataloader.dataset.indices = 5
+    assert test_outputs.partial_by_design(cfg)
