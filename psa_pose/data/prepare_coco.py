@@ -166,7 +166,38 @@ def prepare(data_dir: str, from_dir: Optional[str] = None,
                             f'{DETECTIONS_SOURCE}, and rerun with --from DIR (the folder '
                             f'holding it), or pass --no-detections to test with GT boxes only')
         say(done[-1])
+    check_layout(data_dir, archives)
     return done
+
+
+def check_layout(data_dir: str, archives: Sequence[Archive] = ARCHIVES) -> None:
+    """What is in place, unpacked now or before, read back: each keypoints annotation file
+    parses as COCO person keypoints, and every image it names is in its split's folder (where
+    that folder is among ``archives``). A one-line :class:`UserError` naming the file and what
+    to do otherwise, never "ready" for a layout a run would fail on hours later."""
+    from .cocofile import read_coco_keypoints
+    folders = {t.rstrip('/') for a in archives for _, t in a.members if t.endswith('/')}
+    for archive in archives:
+        for _, target in archive.members:
+            name = osp.basename(target)
+            if not (name.startswith('person_keypoints_') and name.endswith('.json')):
+                continue
+            ann = osp.join(data_dir, target)
+            fix = (f'delete it and run prepare_coco again to unpack {archive.name} afresh '
+                   f'(a cut-short or wrong archive?)')
+            gt = read_coco_keypoints(ann, fix)
+            split = name[len('person_keypoints_'):-len('.json')]
+            if split not in folders:
+                continue
+            folder = osp.join(data_dir, split)
+            present = set(os.listdir(folder)) if osp.isdir(folder) else set()
+            missing = [im['file_name'] for im in gt['images']
+                       if osp.basename(im['file_name']) not in present]
+            if missing:
+                raise UserError(f'{folder}: {len(missing)} of the {len(gt["images"])} images '
+                                f'{ann} names are missing (first: {missing[0]}); delete '
+                                f'{folder} and run prepare_coco again to unpack {split}.zip '
+                                f'afresh')
 
 
 def _check_detections(path: str) -> None:

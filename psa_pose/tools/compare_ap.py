@@ -27,6 +27,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         'needs COCO results files; writes diagnose.png')
     parser.add_argument('--target-delta', type=float, metavar='D',
                         help='with --diagnose (implied): seeds per model a true ΔAP of D needs')
+    parser.add_argument('--partial', action='store_true',
+                        help='the results leave images with people out on purpose (else '
+                        'such results are refused)')
     args = parser.parse_args(argv)
     with one_line_errors():
         if args.bootstrap < 0:
@@ -37,14 +40,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.results:
             if not osp.isfile(args.gt):
                 raise UserError(f'{args.gt}: no such annotation file (--gt)')
-            runs, by_name = cmp.runs_from_results(args.gt, args.results), False
+            runs, by_name = cmp.runs_from_results(args.gt, args.results, args.partial), False
         elif args.runs:
             runs, by_name = [r for p in args.runs for r in cmp.load_runs(p)], True
+            for r in runs:
+                r['partial'] = r['partial'] or args.partial
         else:
             raise UserError('nothing to compare; pass runs or --gt/--results')
         diagnose = args.diagnose or args.target_delta is not None
         if diagnose:
             dg.check_runs(runs, args.target_delta)
+        if args.out_dir:
+            cmp.check_out_dir(args.out_dir, runs)
         rows = cmp.compare(runs, args.bootstrap, args.bootstrap_seed, by_name, progress=True)
         diag = dg.add_diagnosis(rows, runs, args.bootstrap, args.bootstrap_seed,
                                 args.target_delta, progress=True) if diagnose else None

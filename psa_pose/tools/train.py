@@ -8,6 +8,8 @@ from mmengine.config import Config
 
 from ..config import add_cfg_options, default_work_dir, load_config
 from ..engine import add_safety_hooks, last_checkpoint
+from ..engine.preemption import set_command
+from ..engine.workdir import holding_work_dir
 from ..utils import UserError, one_line_errors
 from ..engine.preflight import checked_runner
 from ..engine.runner import build_runner, end_distributed, parse_with_launcher
@@ -77,8 +79,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 from ..engine.check_run import check_only
                 return check_only(cfg, args.config, 'train')
             use_checked_loading(cfg, args.skip_bad_images)
-            runner = checked_runner(add_safety_hooks(cfg), args.config,
-                                    build_runner, 'train')
+            add_safety_hooks(cfg)
+            set_command(cfg, [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+            runner = checked_runner(cfg, args.config,
+                                    holding_work_dir(build_runner, 'training'), 'train')
             runner.train()          # a NaN/inf loss: one line (engine.NonFiniteLossError)
             end_distributed()
         except ImageDecodeError as e:

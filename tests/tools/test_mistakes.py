@@ -355,6 +355,21 @@ def test_the_demo_refuses_an_image_that_cannot_be_decoded(capsys, tmp_path, chec
     assert not out.exists()
 
 
+def test_the_demo_refuses_a_box_outside_the_image(capsys, tmp_path, checkpoints):
+    """Boxes of another image (or x1, y1, x2, y2 taken for x, y, w, h): not "1 people"."""
+    import cv2
+    height, width = cv2.imread(IMAGE).shape[:2]
+    boxes = tmp_path / 'boxes.json'
+    boxes.write_text(f'[[10, 10, 50, 80], [{width + 5}, 20, 40, 90]]')
+    out = tmp_path / 'demo.png'
+    line = refused(capsys, demo_tool.main, [BASE, checkpoints['base'], IMAGE, '--bboxes',
+                                            boxes, '--out', out])
+    assert line == (f'error: {IMAGE}: box #1 [{width + 5}, 20, 40, 90] lies outside the '
+                    f'{width}x{height} image; were the boxes made for another image (or given '
+                    f'as x1, y1, x2, y2)?')
+    assert not out.exists()
+
+
 # -- 4. config mistakes: the same line from every entry point ---------------------------------
 def _entry_points(config, tmp_path, checkpoint):
     out = tmp_path / 'out'
