@@ -49,7 +49,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..models.psa import PSAConfigError
-from ..configcheck import FIX_CONFIG, check_psa_settings, model_parts, psa_build_error
+from ..configcheck import FIX_CONFIG, check_psa_settings, model_parts, module_of, psa_build_error
 from ..utils import UserError, first_line
 from ..models.checkpoint import check_fit, load_checkpoint_file, tensors_of
 from ..data.cocofile import read_coco_keypoints
@@ -334,7 +334,7 @@ def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLo
                 if not init.get('checkpoint'):
                     raise UserError(f'{config}: {where} is not set; give the pretrained '
                                     f'weights or set {path}.init_cfg=None')
-                module = path[len('model.'):] if path.startswith('model.') else ''
+                module = module_of(path)
                 found.append(CheckpointToLoad(where, init['checkpoint'], module, read_checkpoint(
                     init['checkpoint'], where, config, prefix=init.get('prefix'))))
     return found

@@ -19,6 +19,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from mmengine.config import Config
 
+from ..configcheck import model_parts
 from ..utils import UserError, atomic_path, one_line_errors
 
 
@@ -52,9 +53,7 @@ def pretrained_sources(cfg: Config) -> List[Tuple[str, str]]:
     """``(config key, checkpoint)`` of every ``Pretrained`` init_cfg of the model and its
     parts (what training loads before the first step)."""
     found = []
-    model = cfg.get('model') or {}
-    parts = [('model', model)] + [(f'model.{k}', v) for k, v in model.items()
-                                  if isinstance(v, dict)]
+    parts = [('model', cfg.get('model') or {})] + list(model_parts(cfg))
     for path, part in parts:
         inits = part.get('init_cfg')
         for i, init in enumerate(inits if isinstance(inits, (list, tuple)) else [inits]):
