@@ -230,3 +230,26 @@ def test_bad_input_is_one_line_naming_the_key(kwargs, key, message):
         WithPSA(**kwargs)
     assert err.value.key == key
     assert message in str(err.value) and '\n' not in str(err.value)
+
+
+@pytest.mark.parametrize('change,line', [
+    ("psa_stages=[True]", "model.backbone.psa_stages is invalid (psa_stages must be 4 bools (one "
+                          "per stage), got [True]; the stages are stage1, stage2, stage3, stage4)"),
+    ("backbone=dict(type='LiteHRNet', extra=dict())",
+     "model.backbone.backbone is invalid (WithPSA does not support LiteHRNet: its blocks are "),
+    ("backbone=dict(type='CSPNot')", "model.backbone.backbone.type 'CSPNot' is not registered in "
+                                     "mmpose's model registry (did you mean 'CSPNeXt'?)"),
+])
+def test_bad_with_psa_config_is_one_line_naming_the_key(tmp_path, change, line):
+    from psa_pose.config import build_model, load_config
+    from psa_pose.utils import UserError
+    path = tmp_path / 'bad.py'
+    path.write_text(
+        "_base_ = 'mmpose::body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_coco-256x192.py'\n"
+        "custom_imports = dict(imports=['psa_pose'], allow_failed_imports=False)\n"
+        "model = dict(backbone=dict(_delete_=True, type='WithPSA', "
+        "backbone={{_base_.model.backbone}}, psa_cfg=dict(mode='p')))\n"
+        f"model['backbone'].update({change})\n")
+    with pytest.raises(UserError) as err:
+        build_model(load_config(str(path)))
+    assert str(err.value).startswith(f'{path}: {line}')
