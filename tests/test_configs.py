@@ -258,11 +258,14 @@ def test_synth_config_changes_only_sizes_schedule_and_data(name, mmpose_base, ar
     ('td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96', 14_150_737),
     ('td-hm_hrnet-w16_dark-1xb16-24e_synth-128x96', 1_461_473),
     ('td-hm_hrnet-w16-psa-p_dark-1xb16-24e_synth-128x96', 1_594_305),
+    ('rtmpose-t_1xb16-24e_synth-128x96', 3_213_103),
+    ('rtmpose-t-psa-p_1xb16-24e_synth-128x96', 3_312_103),
 ])
 def test_synth_config_builds_and_computes_a_loss(name, params):
     info = parse_name(name)
     cfg = load_config(SYNTH[name])
-    assert cfg.data_root == os.path.join(SYNTH_DIR, '_base_', '../../../data/synth/')
+    assert os.path.normpath(cfg.data_root) == os.path.normpath(
+        os.path.join(SYNTH_DIR, '../../data/synth/'))
     torch.manual_seed(0)
     model = build_model(cfg)
     assert sum(p.numel() for p in model.parameters()) == params
@@ -271,7 +274,12 @@ def test_synth_config_builds_and_computes_a_loss(name, params):
     assert torch.isfinite(losses['loss_kpt']) and losses['loss_kpt'] > 0
     if info.psa:   # the twin is its baseline with only the backbone changed
         base = _flat(load_config(SYNTH[info.baseline]).to_dict())
-        ours = _flat(cfg.to_dict())
+        ours = cfg.to_dict()
+        backbone = ours['model']['backbone']
+        if backbone['type'] == 'WithPSA':     # compare the backbone it wraps, with its psa_cfg
+            ours['model']['backbone'] = dict(backbone.pop('backbone'), type='WithPSA',
+                                             psa_cfg=backbone.pop('psa_cfg'))
+        ours = _flat(ours)
         assert {k for k in set(ours) | set(base) if ours.get(k) != base.get(k)} == {
             'custom_imports.imports', 'custom_imports.allow_failed_imports',
             'model.backbone.type', 'model.backbone.psa_cfg.mode',
