@@ -4,7 +4,13 @@ Importing the package registers its modules in mmpose's registries. It first ins
 stand-in for mmcv's compiled ops (``mmcv_ops_placeholder``), which engages only where mmcv-lite
 is installed, because mmpose imports ``mmcv.ops`` at import time.
 """
+import os
+
 import mmcv_ops_placeholder
+
+# albumentations (RTMPose's recipe; mmpose imports it with its transforms) asks PyPI for a newer
+# version on every import and warns on stderr; runs here are offline or must not depend on it
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 mmcv_ops_placeholder.install()
 

@@ -63,12 +63,20 @@ _PSA_CLASSES: Dict[type, type] = {HRNet: PSAHRNet, ResNet: PSAResNet}
 
 
 def _psa_class(cls: type) -> type:
+    """The PSA twin of backbone class ``cls``, made once and kept in this module under its
+    name (``PSACSPNeXt``; ``PSACSPNeXt_mmdet`` for another package's class), so that pickle
+    finds it."""
     if issubclass(cls, PSABackboneMixin):
         return cls
     if cls not in _PSA_CLASSES:
-        _PSA_CLASSES[cls] = type(f'PSA{cls.__name__}', (PSABackboneMixin, cls), {
+        package = cls.__module__.split('.')[0]
+        name = f'PSA{cls.__name__}' + ('' if package == 'mmpose' else f'_{package}')
+        twin = type(name, (PSABackboneMixin, cls), {
             '__module__': __name__,
             '__doc__': f'{cls.__module__}.{cls.__qualname__} with PSA (made by add_psa_to).'})
+        if name not in globals():
+            globals()[name] = twin
+        _PSA_CLASSES[cls] = twin
     return _PSA_CLASSES[cls]
 
 

@@ -183,6 +183,20 @@ def test_psa_hrnet_and_psa_resnet_are_with_psa_of_mmpose_classes():
             assert all(torch.equal(a, b) for a, b in zip(_flat(ours(x)), _flat(plugged(x))))
 
 
+def test_a_with_psa_backbone_pickles():
+    """mmdet's CSPNeXt (RTMPose's) with PSA survives pickle (torch.save of a whole model)."""
+    import pickle
+    _, psa = _pair('mmdet.CSPNeXt')
+    assert type(psa).__name__ == 'PSACSPNeXt_mmdet'
+    clone = pickle.loads(pickle.dumps(psa))
+    assert type(clone) is type(psa)
+    x = _input('mmdet.CSPNeXt')
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(_flat(clone(x)), _flat(psa(x))))
+        clone.stage1[1].blocks[0].psa.ch_z.weight.add_(1.0)      # the clone's hooks run its PSA
+        assert not torch.equal(_flat(clone(x))[0], _flat(psa(x))[0])
+
+
 def test_add_psa_to_a_built_model_and_psa_stages():
     base = MODELS.build(dict(type='CSPNeXt', **CSPNEXT_TINY))
     model = add_psa_to(base, PAPER_P, psa_stages=[False, False, True, True])
