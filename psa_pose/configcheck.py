@@ -217,7 +217,8 @@ def _psa_error(path: str, config: str, e: PSAConfigError) -> UserError:
     if e.key == 'in_channels':
         return UserError(f'{config}: {path} gives a PSA block a width it cannot take ({e}); '
                          f'change the backbone\'s channels or its psa_cfg')
-    key = f'{path}.{e.key}' if e.key in ('psa_cfg', 'psa_stages', 'backbone') else f'{path}.psa_cfg.{e.key}'
+    own = e.key in ('psa_cfg', 'psa_stages', 'backbone')      # WithPSA's own arguments
+    key = f'{path}.{e.key}' if own else f'{path}.psa_cfg.{e.key}'
     return UserError(f'{config}: {key} is invalid ({e}); {FIX_CONFIG}')
 
 
