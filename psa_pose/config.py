@@ -6,6 +6,7 @@ of the module: ``td-hm_hrnet-w32-psa-p_8xb64-210e_coco-256x192`` is mmpose's
 ``td-hm_hrnet-w32_8xb64-210e_coco-256x192`` with PSA (``p`` or ``s``; ``ch`` or ``sp`` for the
 one-branch ablations; ``-official`` for the released formulation, paper formulation otherwise).
 """
+import argparse
 import ast
 import copy
 import json
@@ -16,7 +17,7 @@ from functools import lru_cache
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch.nn as nn
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from .configcheck import check_loaded_config, psa_build_error, wrapped_backbone
 from .utils import UserError, first_line
@@ -173,17 +174,18 @@ def build_model(cfg: Config, pretrained: bool = False):
 
 
 @contextmanager
-def psa_errors_as_lines(cfg: Config) -> Iterator[None]:
+def psa_errors_as_lines(cfg: Config, config: Optional[str] = None) -> Iterator[None]:
     """A PSA block width or ``psa_stages`` that the backbone refuses while it is built (they
-    need its structure) as the one line about the key of the config file ``cfg`` was loaded
-    from (a config made in code is left to its caller, which knows the file)."""
+    need its structure) as the one line about the key of the config file ``config`` (default:
+    the file ``cfg`` was loaded from; a config made in code is left to its caller, which knows
+    the file). The one place that turns these errors into lines."""
     from .models.psa import PSAConfigError
     try:
         yield
     except PSAConfigError as e:
-        if not cfg.filename:
+        if not (config or cfg.filename):
             raise
-        raise psa_build_error(cfg, cfg.filename, e) from None
+        raise psa_build_error(cfg, config or cfg.filename, e) from None
 
 
 def input_hw(cfg: Config) -> Tuple[int, int]:
@@ -197,8 +199,9 @@ def input_hw(cfg: Config) -> Tuple[int, int]:
 
 
 def count_params(model: nn.Module) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())
+    """Number of parameters (mmengine's ``parameter_count``; shared parameters once)."""
+    from mmengine.analysis import parameter_count
+    return int(parameter_count(model)[''])
 
 
 class TensorForward(nn.Module):
@@ -247,3 +250,28 @@ def measure(cfg: Config, hw: Optional[Tuple[int, int]] = None) -> Tuple[int, flo
     model_cfg['head'].pop('decoder', None)        # codec only: no effect on the network
     with psa_errors_as_lines(cfg):
         return _measure(json.dumps(model_cfg, sort_keys=True), tuple(hw or input_hw(cfg)))
+
+
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """mmpose's ``--cfg-options key=value ...`` (merged by :func:`load_config`), declared once
+    for every tool that loads a config."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config settings, key=value (e.g. '
+                        'model.backbone.init_cfg.checkpoint=/path/to/weights.pth)')
+
+
+def evaluators(cfg: Config, split: str = 'test') -> List[dict]:
+    """The evaluator dicts of ``<split>_evaluator`` (one or a list), in order; the first is
+    the one whose metrics and COCO results a run reports."""
+    evaluator = cfg.get(f'{split}_evaluator')
+    if evaluator is None:
+        return []
+    return [e for e in (evaluator if isinstance(evaluator, (list, tuple)) else [evaluator])
+            if isinstance(e, dict)]
+
+
+def default_work_dir(cfg: Config, config: str, given: Optional[str] = None) -> str:
+    """The work dir of a run, as mmpose's tools choose it: ``--work-dir``, else the config's
+    ``work_dir``, else ``./work_dirs/<config name>``."""
+    return given or cfg.get('work_dir') or os.path.join(
+        './work_dirs', os.path.splitext(os.path.basename(config))[0])

@@ -59,15 +59,23 @@ def write_json(data: Any, path: str, sort_keys: bool = False) -> None:
         f.write('\n')
 
 
-def read_json(path: str, what: str) -> Any:
-    """Read a JSON file or raise a one-line :class:`UserError` naming it."""
+def read_json(path: str, what: str, fix: Optional[str] = None, missing: Optional[str] = None,
+              invalid: Optional[Callable[[str], 'UserError']] = None) -> Any:
+    """Read a JSON file or raise a one-line :class:`UserError` naming it: the one JSON reader.
+
+    The lines: ``missing`` (default ``<path>: no such file (<what>)``) and, for a file that is
+    not JSON, ``invalid(<the parser's words>)`` (default ``<path>: not valid JSON (<words>);
+    <fix>``, where ``fix`` defaults to ``expected <what>``).
+    """
     if not os.path.isfile(path):
-        raise UserError(f'{path}: no such file ({what})')
+        raise UserError(missing or f'{path}: no such file ({what})')
     try:
         with open(path) as f:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f'{path}: not valid JSON ({e}); expected {what}') from None
+        if invalid is not None:
+            raise invalid(str(e)) from None
+        raise UserError(f'{path}: not valid JSON ({e}); {fix or f"expected {what}"}') from None
 
 
 def sha256_of(path: str, report: Optional[Callable[[int], None]] = None) -> str:
@@ -80,3 +88,20 @@ def sha256_of(path: str, report: Optional[Callable[[int], None]] = None) -> str:
             if report:
                 report(done)
     return digest.hexdigest()
+
+
+def download(url: str, path: str, sha256: Optional[str] = None, fix: str = '',
+             progress: bool = False) -> None:
+    """Fetch ``url`` (http(s) or file://) to ``path`` with ``torch.hub.download_url_to_file``,
+    which writes beside ``path`` and renames (an interrupted download leaves nothing under the
+    final name) and, given ``sha256`` (or a prefix of it), refuses a file with another hash.
+    A failure is one :class:`UserError` line ending in ``fix``."""
+    import torch.hub          # here: the bottom layer imports no torch at import time
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, path, hash_prefix=sha256, progress=progress)
+    except RuntimeError as e:           # torch.hub's "invalid hash value"
+        raise UserError(f'{url}: the download\'s sha256 is not the recorded {sha256[:16]}... '
+                        f'({first_line(e)}); {fix}') from None
+    except OSError as e:                # URLError, HTTPError, a missing file:// file
+        raise UserError(f'{url}: cannot be fetched ({e}); {fix}') from None

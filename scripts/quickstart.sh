@@ -98,8 +98,10 @@ for role in baseline psa; do
   done
 done
 
-step 5/6 "comparison table with 95% intervals (paired bootstrap over the images) and plot"
-"$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline" "$EXP_DIR/psa" --out-dir "$EXP_DIR"
+step 5/6 "comparison table with 95% intervals (paired bootstrap over the images), diagnosis and plots"
+# --diagnose: where the twins differ (keypoint error classes, AP at OKS 0.9, the minimum ΔAP this
+# val set can detect; docs/diagnosis.md); the full tables go to compare.md
+"$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline" "$EXP_DIR/psa" --diagnose --out-dir "$EXP_DIR"
 
 step 6/6 "publishing the PSA checkpoint"
 # the checkpoint compare_train.sh tested, as test.py recorded it (with its sha256 and config,
@@ -123,6 +125,7 @@ cat <<EOF
   pycocotools AP   $EXP_DIR/{baseline,psa}/${SEEDS:+seed-<k>/}pycocotools.json
   comparison       $EXP_DIR/compare.md (table above), compare.csv, compare.json
   plot             $EXP_DIR/compare.png
+  diagnosis        $EXP_DIR/diagnose.png (tables in compare.md; docs/diagnosis.md)
   released model   $RELEASED
   demo             $PYTHON scripts/demo.py $PSA $RELEASED \\
                      $DATA/val2017/000001000001.jpg --out $EXP_DIR/demo.png

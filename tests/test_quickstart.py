@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from psa_pose.utils import UserError
-from psa_pose.tools.demo import read_bboxes
-from psa_pose.tools.publish import load_published, sha256_of
+from psa_pose.deploy.demo import read_bboxes
+from psa_pose.deploy.publish import load_published
+from psa_pose.utils import sha256_of
 from tests.conftest import REPO, SCRIPT_ENV, coco_mini_dir, run_script
 
 BASE = 'td-hm_res18_dark-1xb16-24e_synth-128x96'
@@ -61,6 +62,13 @@ def test_quickstart_runs_the_whole_job(quickstart):
     assert table.split('\n\n')[0] in stdout and f'| {PSA} | p (paper) | 128x96 |' in table
     assert f"| {rows[1]['verdict']} |" in table and 'Verdict: better / worse' in stdout
     assert (exp / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # the diagnosis (--diagnose): compact on the terminal, full in compare.md/json, plotted
+    assert set(rows[1]['errors']) == {'good', 'jitter', 'inversion', 'swap', 'miss'}
+    assert rows[1]['mde_AP'] >= 0 and set(rows[1]['delta_AP_at_ci']) == set(rows[1]['AP_at'])
+    assert 'Diagnosis (keypoints of detections matched at OKS 0.1' in stdout
+    assert 'AP@0.9' in stdout and 'Minimum detectable ΔAP' in stdout
+    assert '| AP at OKS 0.9 |' in table
+    assert (exp / 'diagnose.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     # the released PSA checkpoint: hash-named, loadable, with its config and metrics
     [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
     meta = load_published(released)['meta']

@@ -186,16 +186,17 @@ class AtomicCheckpointHook(CheckpointHook):
         self._finish_removals(pending)
 
 
-def last_checkpoint(work_dir: str) -> Optional[str]:
+def last_checkpoint(work_dir: Optional[str], exists: bool = True) -> Optional[str]:
     """The last complete checkpoint of a run in ``work_dir`` (what ``--resume`` continues
-    from), or None. The ``last_checkpoint`` file, not message_hub's ``last_ckpt``: mmengine
-    sets that before it saves."""
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
-        return None
-    with open(pointer) as f:
-        last = f.read().strip()
-    return last if last and osp.isfile(last) else None
+    from), or None: mmengine's ``find_latest_checkpoint`` (the ``last_checkpoint`` file, not
+    message_hub's ``last_ckpt``, which mmengine sets before it saves). With ``exists`` only
+    where the file it names exists; without, what the pointer says (the pre-flight then
+    refuses a missing file in one line)."""
+    from mmengine.runner import find_latest_checkpoint
+    if not work_dir or not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        return None         # mmengine would log "Did not find last_checkpoint" for each call
+    last = find_latest_checkpoint(work_dir)
+    return last if last and (osp.isfile(last) or not exists) else None
 
 
 class NonFiniteLossError(UserError):

@@ -27,7 +27,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from .. import zoo
-from ..config import load_config, measure, parse_name
+from ..config import evaluators, load_config, measure, parse_name
 from .metrics import REPORTED as METRICS
 from .metrics import normalize_metrics
 from .published import paper_row
@@ -92,10 +92,8 @@ def _gt_from_config(config_file: Optional[str]) -> Optional[str]:
         cfg = load_config(config_file)
     except UserError:
         return None
-    evaluator = cfg.get('test_evaluator')
-    if isinstance(evaluator, list):
-        evaluator = evaluator[0] if evaluator else None
-    ann = evaluator.get('ann_file') if evaluator else None
+    found = evaluators(cfg)
+    ann = found[0].get('ann_file') if found else None
     return ann if ann and osp.isfile(ann) else None
 
 

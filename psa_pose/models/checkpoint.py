@@ -150,9 +150,18 @@ def load_checkpoint_report(model: nn.Module, filename: str, prefix: Optional[str
     ``open-mmlab://``, http) into ``model`` with :func:`load_state_dict_report`.
 
     ``prefix`` (e.g. ``'backbone.'``) loads only the keys under it, stripped, as mmengine's
-    ``Pretrained`` init does: a full pose model's checkpoint can initialise a backbone.
+    ``Pretrained`` init does: a full pose model's checkpoint can initialise a backbone. A local
+    file is read as every entry point reads one (:func:`load_checkpoint_file`: a release's
+    sha256, a truncated or foreign file are one line); URLs and ``torchvision://`` through
+    mmengine, which downloads them.
     """
-    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
+    if '://' in filename:
+        checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
+    else:
+        named = '(init_cfg Pretrained checkpoint)'
+        verify_published(filename)
+        checkpoint = load_checkpoint_file(filename, named)
+        tensors_of(checkpoint, filename, named)
     state_dict = state_dict_from(checkpoint, filename, prefix)
     return load_state_dict_report(model, state_dict, source=filename, strict=strict)
 

@@ -26,7 +26,7 @@ time is the default; ``--threads 1 --clock cpu`` measures process CPU time inste
 other jobs on the machine barely disturb.
 
 With ``--compile`` the baseline and fast PSA are also timed compiled (``torch.compile``), with
-``--onnx`` also exported to ONNX (:func:`psa_pose.tools.export_onnx.export`) and run by
+``--onnx`` also exported to ONNX (:func:`psa_pose.deploy.export.export`) and run by
 onnxruntime's CPU provider with as many threads as torch (forwards only); these variants'
 ratios are to the baseline treated the same way, and a second table gives each runtime's
 forward time over eager PyTorch's.
@@ -334,7 +334,7 @@ def onnx_session(model: nn.Module, hw: Tuple[int, int]):
     import onnxruntime as ort
 
     from .. import config as psa_config
-    from .export_onnx import DEFAULT_OPSET, export
+    from ..deploy.export import DEFAULT_OPSET, export
     import copy
     # the exporter traces on CPU; the timed model stays where it is
     graph = psa_config.TensorForward(copy.deepcopy(model).cpu().eval()).eval()

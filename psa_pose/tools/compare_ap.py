@@ -5,6 +5,7 @@ import os.path as osp
 from typing import List, Optional
 
 from ..evaluation import compare as cmp
+from ..evaluation import diagnose as dg
 from ..utils import UserError, one_line_errors
 
 
@@ -20,6 +21,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='bootstrap resamples (0: no intervals)')
     parser.add_argument('--bootstrap-seed', type=int, default=0)
     parser.add_argument('--out-dir', help='write compare.{md,csv,json,png} here')
+    parser.add_argument('--diagnose', action='store_true',
+                        help='where the models differ: keypoint error classes, AP at strict OKS, '
+                        'per-joint ks, oracle APs, minimum detectable ΔAP (docs/diagnosis.md); '
+                        'needs COCO results files; writes diagnose.png')
+    parser.add_argument('--target-delta', type=float, metavar='D',
+                        help='with --diagnose (implied): seeds per model a true ΔAP of D needs')
     args = parser.parse_args(argv)
     with one_line_errors():
         if args.bootstrap < 0:
@@ -35,11 +42,21 @@ def main(argv: Optional[List[str]] = None) -> int:
             runs, by_name = [r for p in args.runs for r in cmp.load_runs(p)], True
         else:
             raise UserError('nothing to compare; pass runs or --gt/--results')
+        diagnose = args.diagnose or args.target_delta is not None
+        if diagnose:
+            dg.check_runs(runs, args.target_delta)
         rows = cmp.compare(runs, args.bootstrap, args.bootstrap_seed, by_name, progress=True)
+        diag = dg.add_diagnosis(rows, runs, args.bootstrap, args.bootstrap_seed,
+                                args.target_delta, progress=True) if diagnose else None
         print(cmp.markdown(rows))
         print()
         print(cmp.explain(rows))
+        if diag:
+            print('\n' + dg.compact([dict(r, **d) for r, d in zip(rows, diag)]))
         if args.out_dir:
-            for path in cmp.write_outputs(rows, args.out_dir).values():
+            paths = cmp.write_outputs(rows, args.out_dir)
+            if diag:
+                paths.update(dg.write_outputs(rows, diag, args.out_dir))
+            for path in dict.fromkeys(paths.values()):
                 print(f'wrote {path}')
     return 0

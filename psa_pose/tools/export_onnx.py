@@ -1,220 +1,17 @@
-"""Export a top-down pose model to ONNX, checked against PyTorch with onnxruntime.
-
-``scripts/export_onnx.py CONFIG CKPT --out MODEL.onnx [--input-shape H W] [--opset N]``
-
-The graph is the model's tensor path (backbone + head -> heatmaps, what mmpose's
-``mode='tensor'`` returns): input ``input``, the normalised crops the config's data
-preprocessor produces (N x 3 x H x W, N dynamic); output ``heatmaps`` (N x K x H/4 x W/4).
-Decoding stays outside the graph; what it needs (codec, input size, mean/std, bbox padding,
-flip test and flip pairs) goes into the model's ``metadata_props`` for
-:mod:`psa_pose.deploy.onnx_infer`.
-
-torch's own exporter (``torch.onnx.export(..., dynamo=True)``, torch.export + onnxscript) is
-used: mmdeploy 1.3.1 does not install beside onnx >= 1.16 and its fork does not export under
-torch 2.14 (README, "Export to ONNX"). The model runs in eval mode under ``torch.no_grad``, so
-the export traces the forward only (no autograd). Before the file is written the graph
-passes ``onnx.checker`` and onnxruntime's heatmaps are compared with PyTorch's on real crops
-made by the config's test pipeline; above ``--tolerance`` nothing is written (exit code 2).
-"""
+"""``scripts/export_onnx.py``: export a pose model to ONNX and check it against PyTorch (see
+:mod:`psa_pose.deploy.export`)."""
 import argparse
-import copy
-import json
-import os
-import os.path as osp
-import time
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
-import numpy as np
-import torch
-import torch.nn as nn
-from mmengine.config import Config, DictAction
+from ..config import add_cfg_options
 
-from ..config import TensorForward, build_model, load_config
-from ..deploy.onnx_infer import (METADATA_FORMAT, METADATA_KEY, DeployError,
-                                 check_codec)
-from ..utils import UserError, atomic_path, one_line_errors
-from ..models.checkpoint import load_fitting
-
-TOLERANCE = 1e-4
-DEFAULT_OPSET = 18
-
-
-def _test_pipeline(cfg: Config) -> list:
-    return cfg.test_dataloader.dataset.pipeline
-
-
-def set_input_shape(cfg: Config, hw: Tuple[int, int]) -> None:
-    """Make the config's codec and test pipeline produce ``hw`` = (H, W) crops; the heatmap
-    size keeps the codec's input / heatmap ratio."""
-    h, w = hw
-    codec = cfg.model.head.decoder
-    (cw, ch), (hmw, hmh) = codec['input_size'], codec['heatmap_size']
-    if (w * hmw) % cw or (h * hmh) % ch:
-        raise UserError(f'--input-shape {h} {w}: the heatmap would not have a whole number of '
-                        f'pixels (the codec maps {cw}x{ch} to {hmw}x{hmh}); use a multiple of '
-                        f'{cw // np.gcd(cw, hmw)} x {ch // np.gcd(ch, hmh)} (W x H)')
-    codec['input_size'] = (w, h)
-    codec['heatmap_size'] = (w * hmw // cw, h * hmh // ch)
-    for step in _test_pipeline(cfg):
-        if step['type'] == 'TopdownAffine':
-            step['input_size'] = (w, h)
-
-
-def runtime_metadata(cfg: Config, dataset_meta: Dict, config: str) -> Dict:
-    """What :mod:`psa_pose.deploy.onnx_infer` needs to turn heatmaps into keypoints, from the
-    config: the codec the head decodes with, the test pipeline's crop, the preprocessor's
-    normalisation and the head's flip test."""
-    codec = dict(cfg.model.head.decoder)
-    steps = {s['type']: s for s in _test_pipeline(cfg)}
-    affine = steps.get('TopdownAffine', {})
-    pre = cfg.model.data_preprocessor
-    test_cfg = cfg.model.get('test_cfg') or {}
-    meta = {
-        'format': METADATA_FORMAT,
-        'config': osp.splitext(osp.basename(config))[0],
-        'input_size': list(codec['input_size']),
-        'heatmap_size': list(codec['heatmap_size']),
-        'codec': {'type': codec['type'], 'unbiased': bool(codec.get('unbiased', False)),
-                  'heatmap_type': codec.get('heatmap_type', 'gaussian'),
-                  'blur_kernel_size': int(codec.get('blur_kernel_size', 11))},
-        'bbox_padding': float(steps.get('GetBBoxCenterScale', {}).get('padding', 1.25)),
-        'use_udp': bool(affine.get('use_udp', False)),
-        'mean': [float(v) for v in pre.get('mean', (0., 0., 0.))],
-        'std': [float(v) for v in pre.get('std', (1., 1., 1.))],
-        'bgr_to_rgb': bool(pre.get('bgr_to_rgb', False)),
-        'flip_test': bool(test_cfg.get('flip_test', False)),
-        'flip_mode': test_cfg.get('flip_mode', 'heatmap'),
-        'shift_heatmap': bool(test_cfg.get('shift_heatmap', False)),
-        'flip_indices': [int(i) for i in dataset_meta['flip_indices']],
-        'keypoint_names': [dataset_meta['keypoint_id2name'][i]
-                           for i in range(dataset_meta['num_keypoints'])],
-    }
-    try:
-        check_codec(meta, config)
-    except DeployError as e:
-        raise UserError(str(e)) from None
-    return meta
-
-
-def load_weights(model: nn.Module, checkpoint: str, config: str) -> None:
-    """Load a training or published checkpoint (a release's sha256 is checked) that must fit
-    the model of ``config`` exactly, or raise one :class:`UserError` line."""
-    load_fitting(model, checkpoint, config, '(the checkpoint to export)',
-                 'export it with the config it was trained with')
-
-
-def check_data_options(ann_file: str) -> Dict:
-    """``--cfg-options`` that make the test set ``ann_file`` (COCO keypoints; images beside
-    it, no detections: its ground-truth boxes)."""
-    if not osp.isfile(ann_file):
-        raise UserError(f'{ann_file}: no such COCO annotation file (--check-ann)')
-    folder = osp.dirname(osp.abspath(ann_file))
-    return {'test_dataloader.dataset.data_root': folder + os.sep,
-            'test_dataloader.dataset.ann_file': osp.basename(ann_file),
-            'test_dataloader.dataset.data_prefix': dict(img=''),
-            'test_dataloader.dataset.bbox_file': None}
-
-
-def real_crops(cfg: Config, model: nn.Module, count: int) -> Tuple[torch.Tensor, str]:
-    """Up to ``count`` crops of the config's test set, made by its test pipeline and
-    normalised by the model's data preprocessor; and where they came from."""
-    from mmengine.dataset import pseudo_collate
-    from mmpose.registry import DATASETS
-    ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
-    ann = osp.join(ds_cfg.get('data_root', ''), ds_cfg['ann_file'])
-    if not osp.isfile(ann):
-        raise UserError(f'{ann}: the config\'s test annotations are missing, so there are no '
-                        f'real crops to check the export on; give --check-ann COCO.json (a COCO '
-                        f'keypoint file with its images beside it)')
-    ds_cfg['test_mode'] = True
-    try:
-        dataset = DATASETS.build(ds_cfg)
-        items = [dataset[i] for i in range(min(count, len(dataset)))]
-    except (OSError, ValueError, KeyError) as e:
-        raise UserError(f'{ann}: the test set cannot be read ({type(e).__name__}: '
-                        f'{str(e)[:120]}); give --check-ann COCO.json') from None
-    if not items:
-        raise UserError(f'{ann}: the test set has no person to crop; give --check-ann')
-    with torch.no_grad():
-        batch = model.data_preprocessor(pseudo_collate(items), False)
-    return batch['inputs'], f'{len(items)} crops of {ann}'
-
-
-def export(graph: nn.Module, example: torch.Tensor, path: str, opset: int,
-           meta: Dict) -> None:
-    """Write the ONNX graph (one file, weights inside) with ``meta`` in its metadata and check
-    it with ``onnx.checker``."""
-    import onnx
-    batch = torch.export.Dim('batch', min=1)
-    with torch.no_grad():
-        program = torch.onnx.export(graph, (example,), None, dynamo=True, opset_version=opset,
-                                    input_names=['input'], output_names=['heatmaps'],
-                                    dynamic_shapes=({0: batch},), verbose=False)
-    proto = program.model_proto
-    proto.metadata_props.add(key=METADATA_KEY, value=json.dumps(meta))
-    onnx.checker.check_model(proto, full_check=True)
-    onnx.save_model(proto, path)
-
-
-def largest_difference(path: str, graph: nn.Module, inputs: torch.Tensor) -> float:
-    """max |onnxruntime - PyTorch| of the heatmaps on ``inputs``."""
-    import onnxruntime as ort
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    got = session.run(None, {'input': inputs.numpy()})[0]
-    with torch.no_grad():
-        want = graph(inputs).numpy()
-    if got.shape != want.shape:
-        raise UserError(f'{path}: onnxruntime gives heatmaps of shape {got.shape}, PyTorch '
-                        f'{want.shape}; report this with the config')
-    return float(np.abs(got - want).max())
-
-
-def export_onnx(config: str, checkpoint: str, out: str, input_shape: Optional[Tuple[int, int]]
-                = None, opset: int = DEFAULT_OPSET, options: Optional[Dict] = None,
-                check_ann: Optional[str] = None, check_samples: int = 8,
-                tolerance: float = TOLERANCE) -> float:
-    """Export ``config`` with ``checkpoint`` to ``out``; return the largest difference to
-    PyTorch. Nothing is written when it is above ``tolerance`` (:class:`UserError`)."""
-    from mmpose.apis.inference import dataset_meta_from_config
-    options = dict(options or {})
-    if check_ann:
-        options.update(check_data_options(check_ann))
-    cfg = load_config(config, options)
-    if input_shape:
-        set_input_shape(cfg, input_shape)
-    meta = runtime_metadata(cfg, dataset_meta_from_config(cfg, 'test'), config)
-    model = build_model(cfg).eval()
-    load_weights(model, checkpoint, config)
-    graph = TensorForward(model).eval()
-    inputs, source = real_crops(cfg, model, check_samples)
-    w, h = meta['input_size']
-    if tuple(inputs.shape[2:]) != (h, w):
-        raise UserError(f'{config}: the test pipeline makes {tuple(inputs.shape[2:])} crops, the '
-                        f'codec says {(h, w)}; make them agree')
-    with torch.no_grad():
-        out_hw = tuple(graph(inputs[:1]).shape[2:])
-    if out_hw != tuple(meta['heatmap_size'][::-1]):
-        raise UserError(f'{config}: at {h}x{w} the model gives {out_hw[0]}x{out_hw[1]} heatmaps, '
-                        f'the codec expects {meta["heatmap_size"][1]}x{meta["heatmap_size"][0]}; '
-                        f'use an input shape that divides by the backbone stride (32)')
-    start = time.time()
-    print(f'exporting {meta["config"]} at {h}x{w} (opset {opset}) ...', flush=True)
-    with atomic_path(out) as tmp:
-        # example batch 2: batch 1 would let torch.export specialise the batch dimension
-        export(graph, inputs[:2] if len(inputs) > 1 else inputs.repeat(2, 1, 1, 1), tmp, opset,
-               meta)
-        diff = largest_difference(tmp, graph, inputs)
-        print(f'max |onnxruntime - pytorch| = {diff:.3g} on the heatmaps of {source} '
-              f'(tolerance {tolerance:g})')
-        if not diff <= tolerance:
-            raise UserError(f'{out}: onnxruntime differs from PyTorch by {diff:.3g} > '
-                            f'{tolerance:g}; not written')
-    print(f'wrote {out} ({osp.getsize(out) / 2**20:.1f} MiB, {time.time() - start:.0f} s)')
-    return diff
+from ..deploy import export
+from ..deploy.export import DEFAULT_OPSET, TOLERANCE, export_onnx
+from ..utils import one_line_errors
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(description=export.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='training checkpoint or published release')
@@ -230,7 +27,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='people to check on (default: %(default)s)')
     parser.add_argument('--tolerance', type=float, default=TOLERANCE,
                         help='largest allowed |onnxruntime - pytorch| (default: %(default)s)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     with one_line_errors():
         export_onnx(args.config, args.checkpoint, args.out, args.input_shape, args.opset,
@@ -238,19 +35,3 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def read_exported(path: str) -> Dict:
-    """The runtime metadata of an ONNX file written by :func:`export_onnx`, or one
-    :class:`UserError` line (missing, not ONNX, not exported by this project)."""
-    import onnx
-    if not osp.isfile(path):
-        raise UserError(f'{path}: no such ONNX file')
-    try:
-        proto = onnx.load(path, load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf's decode errors have several types
-        raise UserError(f'{path}: cannot be read as ONNX ({type(e).__name__}); export it again '
-                        f'with scripts/export_onnx.py') from None
-    props = {p.key: p.value for p in proto.metadata_props}
-    if METADATA_KEY not in props:
-        raise UserError(f'{path}: has no {METADATA_KEY!r} metadata; export it with '
-                        f'scripts/export_onnx.py')
-    return json.loads(props[METADATA_KEY])

@@ -6,14 +6,11 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
-from ..config import load_config
-from ..utils import UserError, one_line_errors, write_json
+from ..config import add_cfg_options, default_work_dir, evaluators, load_config
+from ..engine.preflight import checked_runner
+from ..engine.runner import build_runner, end_distributed, parse_with_launcher
 from ..models.checkpoint import verify_published
-from ..utils import sha256_of
-from .preflight import checked_runner
-from .runner import build_runner, end_distributed, parse_with_launcher
+from ..utils import UserError, one_line_errors, sha256_of, write_json
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -27,8 +24,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='also write the predictions as a COCO keypoint results JSON')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile the backbone, neck and head forward')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    add_cfg_options(parser)
     parser.add_argument('--check', action='store_true',
                         help='only run the pre-flight checks and print what the run would use '
                         '(data, detections, checkpoint); exit 0 or one-line errors')
@@ -55,26 +51,22 @@ def _test(args: argparse.Namespace) -> int:
         raise UserError(f'{args.checkpoint}: no such checkpoint file')
     verify_published(args.checkpoint)           # a release whose hash does not match
     cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     if args.dump:
         if not args.dump.endswith(('.pkl', '.pickle')):
             raise UserError(f'{args.dump}: --dump needs a .pkl or .pickle file name')
-        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
-            else [cfg.test_evaluator]
-        cfg.test_evaluator = [*evaluators, dict(type='DumpResults', out_file_path=args.dump)]
+        cfg.test_evaluator = [*evaluators(cfg), dict(type='DumpResults',
+                                                     out_file_path=args.dump)]
     prefix = None
     if args.coco_results:
         if not args.coco_results.endswith('.json'):
             raise UserError(f'{args.coco_results}: --coco-results needs a .json file name')
         # CocoMetric writes {outfile_prefix}.keypoints.json
         prefix = osp.join(cfg.work_dir, 'coco_results')
-        evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
-            else cfg.test_evaluator
-        evaluator.outfile_prefix = prefix
+        evaluators(cfg)[0].outfile_prefix = prefix
     if args.check:
-        from .check_run import check_only
+        from ..engine.check_run import check_only
         return check_only(cfg, args.config, 'test')
     use_checked_loading(cfg)
     runner = checked_runner(cfg, args.config, build_runner, 'test')
@@ -100,9 +92,7 @@ def _test(args: argparse.Namespace) -> int:
         # what compare_ap.py needs to bootstrap this run against another: its COCO results,
         # the ground truth they were scored on, and the seed; and what publish_model.py checks
         # the metrics against: this checkpoint, this config
-        evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, list) \
-            else cfg.test_evaluator
-        ann_file = evaluator.get('ann_file')
+        ann_file = evaluators(cfg)[0].get('ann_file')
         extra = {'seed': cfg.get('randomness', {}).get('seed'),
                  'ann_file': osp.abspath(ann_file) if ann_file else None,
                  'coco_results': osp.abspath(args.coco_results) if prefix else None}

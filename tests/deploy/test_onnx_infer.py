@@ -54,7 +54,7 @@ def test_the_crops_are_mmposes(res18_onnx, mini_coco):
     """The affine crop and normalisation equal mmpose's test pipeline + data preprocessor."""
     import torch
     from psa_pose.config import build_model
-    from psa_pose.tools.export_onnx import real_crops
+    from psa_pose.deploy.export import real_crops
     cfg, _, onnx_file = res18_onnx
     want, _ = real_crops(cfg, build_model(cfg), 100)
     meta = onnx_infer.OnnxPoseModel(onnx_file).meta
@@ -115,7 +115,7 @@ def test_script_runs_without_torch_or_mmpose(res18_onnx, mini_coco, tmp_path):
     boxes, _ = coco_people(mini_coco)[image]
     out = tmp_path / 'kpts.json'
     block = ("import runpy, sys; sys.modules.update(dict.fromkeys(['torch', 'mmpose', "
-             "'mmengine', 'mmcv', 'psa_pose'])); sys.argv = sys.argv[1:]; "
+             "'mmengine', 'mmcv', 'mmcv_ops_placeholder'])); sys.argv = sys.argv[1:]; "
              "runpy.run_path(sys.argv[0], run_name='__main__')")
     script = os.path.join(REPO, 'scripts', 'onnx_infer.py')
     run_script(sys.executable, '-c', block, script, onnx_file, image, '--bboxes',

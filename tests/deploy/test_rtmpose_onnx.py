@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from psa_pose.config import TensorForward, build_model, config_files, load_config
-from psa_pose.tools.export_onnx import DEFAULT_OPSET, TOLERANCE
+from psa_pose.deploy.export import DEFAULT_OPSET, TOLERANCE
 
 
 @pytest.mark.slow       # about 75 s on 2 loaded CPU cores

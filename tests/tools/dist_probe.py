@@ -48,7 +48,7 @@ def gradient_probe(config: str, out: str) -> None:
 
     import psa_pose  # noqa: F401  (registers PSA)
     from psa_pose.config import build_model, input_hw, load_config
-    from psa_pose.tools.runner import init_distributed
+    from psa_pose.engine.runner import init_distributed
 
     cfg = load_config(config, {'model.backbone.norm_eval': True})
     cfg.launcher = 'pytorch'

@@ -149,7 +149,7 @@ def test_train_adds_the_safety_hooks_once():
     from mmengine.config import Config
 
     from psa_pose.engine import add_safety_hooks
-    from psa_pose.zoo import load_config
+    from psa_pose.config import load_config
     cfg = add_safety_hooks(load_config(CFG, None))
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.checkpoint.interval == 1              # its settings kept

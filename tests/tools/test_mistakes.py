@@ -18,6 +18,7 @@ import torch
 
 from psa_pose import zoo
 from psa_pose.config import build_model, load_config
+from psa_pose.deploy.publish import load_published
 from psa_pose.tools import benchmark as benchmark_tool
 from psa_pose.tools import demo as demo_tool
 from psa_pose.tools import export_onnx as export_tool
@@ -25,7 +26,9 @@ from psa_pose.tools import get_flops as flops_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
 from psa_pose.tools import train as train_tool
-from tests.conftest import REPO, TINY_COCO, run_script
+from tests.conftest import REPO, run_script, tiny_coco_dir
+
+TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
 CONFIGS = os.path.join(REPO, 'tests', 'configs')
 BASE = os.path.join(CONFIGS, 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
@@ -209,7 +212,7 @@ def test_publish_accepts_what_fits(capsys, tmp_path, checkpoints):
     assert publish_tool.main([checkpoints['psa'], str(tmp_path / 'rel' / 'x'), '--metrics',
                               metrics, '--no-zoo']) == 0
     [release] = glob.glob(str(tmp_path / 'rel' / 'x-*_*.pth'))
-    meta = publish_tool.load_published(release)['meta']
+    meta = load_published(release)['meta']
     assert meta['config'] == os.path.basename(PSA)[:-3] and meta['metrics'] == {'AP': 0.5}
 
 
@@ -273,7 +276,7 @@ def test_a_mixed_training_file_keeps_only_the_persons(tmp_path, gt, monkeypatch)
     from mmpose.registry import DATASETS
 
     from psa_pose.data import coco
-    from psa_pose.tools.preflight import check_config
+    from psa_pose.engine.preflight import check_config
     ann = _data_copy(tmp_path / 'data', gt, lambda d: _dogs(d, 3))
     cfg = load_config(BASE, dict(o.split('=', 1) for o in _data_options(ann)[:2]))
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None

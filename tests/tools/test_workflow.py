@@ -17,8 +17,10 @@ from psa_pose.config import config_files
 from psa_pose.tools import compare_ap, get_flops
 from psa_pose.evaluation.bootstrap import VERDICTS
 from psa_pose.models.checkpoint import ChecksumError
-from psa_pose.tools.publish import load_published
-from tests.conftest import REPO, SCRIPT_ENV, TINY_COCO, run_script
+from psa_pose.deploy.publish import load_published
+from tests.conftest import REPO, SCRIPT_ENV, run_script, tiny_coco_dir
+
+TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
 BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
 PSA = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from psa_pose.config import build_model, config_files, load_config
-from psa_pose.tools import prepare_coco, pretrained
-from psa_pose.tools.prepare_coco import ARCHIVES, DETECTIONS
+from psa_pose.engine import pretrained
+from psa_pose.tools import prepare_coco
+from psa_pose.data.prepare_coco import ARCHIVES, DETECTIONS
 from psa_pose.utils import UserError
 from tests.conftest import REPO, SCRIPT_ENV, run_script
 

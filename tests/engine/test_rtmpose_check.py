@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from psa_pose.config import build_model, config_files, load_config
-from psa_pose.tools import pretrained
 from tests.conftest import REPO, SCRIPT_ENV, run_script
-from tests.tools.test_prepare_coco import archives, prepare  # noqa: F401  (a fixture)
+from tests.data.test_prepare_coco import archives, prepare  # noqa: F401  (a fixture)
 
 CONFIG = config_files()['rtmpose-t-psa-p_8xb256-420e_coco-256x192']
 
