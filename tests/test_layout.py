@@ -122,7 +122,7 @@ def test_import_registers_only():
     assert out == ['psa_pose', 'psa_pose.data', 'psa_pose.data.coco', 'psa_pose.engine',
                    'psa_pose.engine.fileio', 'psa_pose.engine.hooks', 'psa_pose.models',
                    'psa_pose.models.backbones', 'psa_pose.models.backbones.hrnet',
-                   'psa_pose.models.backbones.psa_mixin', 'psa_pose.models.backbones.resnet',
+                   'psa_pose.models.backbones.plugin', 'psa_pose.models.backbones.psa_mixin', 'psa_pose.models.backbones.resnet',
                    'psa_pose.models.checkpoint', 'psa_pose.models.psa',
                    'psa_pose.models.psa_fast', 'psa_pose.utils']
 
