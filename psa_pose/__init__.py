@@ -11,7 +11,12 @@ evaluation and deployment modules load when they are used.
 Where torch or mmpose is not installed (a deployment machine with onnxruntime only), the package
 registers nothing, so that :mod:`psa_pose.deploy.onnx_infer` still imports.
 """
+import os
 from importlib.util import find_spec
+
+# albumentations (RTMPose's recipe; mmpose imports it with its transforms) asks PyPI for a newer
+# version on every import and warns on stderr; runs here are offline or must not depend on it
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 __version__ = '0.1.0'
 __all__ = ['__version__']

@@ -19,14 +19,17 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 import torch.nn as nn
 from mmengine.config import Config, DictAction
 
-from .configcheck import check_loaded_config, psa_build_error
+from .configcheck import check_loaded_config, psa_build_error, wrapped_backbone
 from .utils import UserError, first_line
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, 'configs')
-FAMILIES = {'resnet': 'SimpleBaseline (ResNet)', 'hrnet': 'HRNet'}
+FAMILIES = {'resnet': 'SimpleBaseline (ResNet)', 'hrnet': 'HRNet',
+            'resnet-variants': 'SimpleBaseline (ResNetV1d, ResNeXt; WithPSA)',
+            'rtmpose': 'RTMPose (CSPNeXt; WithPSA)'}
 
-_NAME = re.compile(r'(?P<algo>[^_]+)_(?P<arch>[a-z0-9-]+?)(?:-psa-(?P<mode>ch|sp|[ps])'
+# mmpose names RTMPose configs without a separate algorithm part: rtmpose-t_8xb256-420e_coco-256x192
+_NAME = re.compile(r'(?:(?P<algo>[^_]+)_)?(?P<arch>[a-z0-9-]+?)(?:-psa-(?P<mode>ch|sp|[ps])'
                    r'(?P<official>-official)?)?_(?P<training>[^_]+)_(?P<data>[a-z]+)-'
                    r'(?P<h>\d+)x(?P<w>\d+)$')
 
@@ -36,13 +39,13 @@ class ConfigName(NamedTuple):
     name: str
     arch: str                     # mmpose's module part, e.g. 'hrnet-w32'
     psa: Optional[str]            # None, 'p', 's', 'ch', 'sp', or one of them + '-official'
-    codec: str                    # 'udp' or 'msra'
+    codec: str                    # 'udp', 'msra' or 'simcc' (RTMPose)
     input_hw: Tuple[int, int]
 
     @property
     def baseline(self) -> str:
         """The name of the unmodified mmpose config this one changes."""
-        return self.name.replace(f'_{self.arch}-psa-{self.psa}_', f'_{self.arch}_') \
+        return self.name.replace(f'{self.arch}-psa-{self.psa}_', f'{self.arch}_', 1) \
             if self.psa else self.name
 
     @property
@@ -57,10 +60,11 @@ def parse_name(name: str) -> ConfigName:
     """Parse a config name (file name without ``.py``); ValueError if it breaks the rule."""
     m = _NAME.match(name)
     if not m:
-        raise ValueError(f'{name!r} does not follow {{algorithm}}_{{module}}[-psa-p|s|ch|sp'
+        raise ValueError(f'{name!r} does not follow [{{algorithm}}_]{{module}}[-psa-p|s|ch|sp'
                          f'[-official]]_{{training}}_{{data}}-HxW')
     psa = m['mode'] and m['mode'] + (m['official'] or '')
-    codec = 'udp' if m['training'].startswith('udp-') else 'msra'
+    codec = 'simcc' if m['algo'] is None and m['arch'].startswith('rtmpose') else \
+        'udp' if m['training'].startswith('udp-') else 'msra'
     return ConfigName(name, m['arch'], psa or None, codec, (int(m['h']), int(m['w'])))
 
 
@@ -164,7 +168,7 @@ def build_model(cfg: Config, pretrained: bool = False):
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     model_cfg = copy.deepcopy(cfg.model)
     if not pretrained:
-        model_cfg.backbone.pop('init_cfg', None)
+        wrapped_backbone(model_cfg.backbone).pop('init_cfg', None)
     with psa_errors_as_lines(cfg):
         return MODELS.build(model_cfg)
 
@@ -241,7 +245,7 @@ def measure(cfg: Config, hw: Optional[Tuple[int, int]] = None) -> Tuple[int, flo
     model and input size (a UDP config and its MSRA twin) are measured once.
     """
     model_cfg = cfg.model.to_dict()
-    model_cfg['backbone'].pop('init_cfg', None)
+    wrapped_backbone(model_cfg['backbone']).pop('init_cfg', None)
     model_cfg.pop('test_cfg', None)
     model_cfg['head'].pop('decoder', None)        # codec only: no effect on the network
     with psa_errors_as_lines(cfg):

@@ -21,7 +21,9 @@ METAFILE = os.path.join(CONFIG_DIR, 'metafile.yml')
 MARK_BEGIN, MARK_END = '<!-- model-zoo:begin -->', '<!-- model-zoo:end -->'
 ARCH_NAMES = {
     'res50': 'ResNet-50', 'res101': 'ResNet-101', 'res152': 'ResNet-152',
-    'hrnet-w32': 'HRNet-W32', 'hrnet-w48': 'HRNet-W48'
+    'hrnet-w32': 'HRNet-W32', 'hrnet-w48': 'HRNet-W48', 'resnetv1d50': 'ResNetV1d-50',
+    'resnext50': 'ResNeXt-50', 'rtmpose-t': 'RTMPose-t', 'rtmpose-s': 'RTMPose-s',
+    'rtmpose-m': 'RTMPose-m'
 }
 
 

@@ -134,7 +134,7 @@ def test_import_registers_only():
                    'psa_pose.engine.fileio', 'psa_pose.engine.hooks',
                    'psa_pose.engine.preemption', 'psa_pose.engine.workdir', 'psa_pose.models',
                    'psa_pose.models.backbones', 'psa_pose.models.backbones.hrnet',
-                   'psa_pose.models.backbones.psa_mixin', 'psa_pose.models.backbones.resnet',
+                   'psa_pose.models.backbones.plugin', 'psa_pose.models.backbones.psa_mixin', 'psa_pose.models.backbones.resnet',
                    'psa_pose.models.checkpoint', 'psa_pose.models.psa',
                    'psa_pose.models.psa_fast', 'psa_pose.utils']
 

@@ -91,7 +91,7 @@ def test_quickstart_reuses_its_data_and_rejects_bad_arguments(quickstart, tmp_pa
     res = run('bash', f'{REPO}/scripts/quickstart.sh', '--arch', 'vgg', cwd=cwd, check=False)
     assert res.returncode == 2
     assert res.stderr.strip() == ('error: --arch vgg: no such synth configs in configs/synth/; '
-                                  'use res18 or hrnet-w16')
+                                  'use res18, hrnet-w16 or rtmpose-t')
     res = run('bash', f'{REPO}/scripts/quickstart.sh', '--seeds', '0', cwd=cwd, check=False)
     assert res.returncode == 2
     assert res.stderr.strip() == 'error: --seeds 0: needs a number of seeds, e.g. --seeds 3'

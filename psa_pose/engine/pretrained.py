@@ -47,7 +47,7 @@ def pretrained_inits(cfg: Config, config: str) -> List[Tuple[str, str, dict]]:
     """``(config key, model part, init_cfg)`` of every ``Pretrained`` init_cfg of the model and
     its parts (what training loads before the first step; the one walker of the project). An
     empty checkpoint is one :class:`UserError` line naming ``config`` and the key."""
-    from ..configcheck import model_parts
+    from ..configcheck import model_parts, module_of
     found = []
     for path, part in [('model', cfg.get('model') or {})] + list(model_parts(cfg)):
         inits = part.get('init_cfg')
@@ -59,8 +59,7 @@ def pretrained_inits(cfg: Config, config: str) -> List[Tuple[str, str, dict]]:
             if not init.get('checkpoint'):
                 raise UserError(f'{config}: {where} is not set; give the pretrained weights or '
                                 f'set {path}.init_cfg=None')
-            found.append((where, path[len('model.'):] if path.startswith('model.') else '',
-                          init))
+            found.append((where, module_of(path), init))
     return found
 
 

@@ -237,7 +237,8 @@ def test_psa_cfg_on_a_backbone_without_psa():
 @pytest.mark.parametrize('options,message', [
     ({'model.backbone.psa_stages': [True, True]},
      f'{PSA}: model.backbone.psa_stages is invalid (psa_stages must be 4 bools (one per '
-     f'stage), got [True, True]); fix it in the config or with --cfg-options'),
+     f'stage), got [True, True]; the stages are layer1, layer2, layer3, layer4); fix it in '
+     f'the config or with --cfg-options'),
     # ResNet-18's blocks are base_channels wide: 33 gives PSA an odd width
     ({'model.backbone.base_channels': 33},
      f"{PSA}: model.backbone gives a PSA block a width it cannot take (PolarizedSelfAttention: "
