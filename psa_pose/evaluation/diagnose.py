@@ -204,13 +204,17 @@ def diagnose(gt: dict, results: List[dict], keypoints: Optional[Sequence[str]] =
         tuple(keypoints))
 
 
-def diagnose_file(gt_file: str, results_file: str, gt: Optional[dict] = None) -> Diagnosis:
-    """:func:`diagnose` of a results file on a checked ground truth."""
-    from .coco import _check_results, read_gt
+def diagnose_file(gt_file: str, results_file: str, gt: Optional[dict] = None,
+                  partial: bool = False) -> Diagnosis:
+    """:func:`diagnose` of a results file on a checked ground truth, the results checked as
+    for AP (:func:`~psa_pose.evaluation.results_check.check_results`; ``partial``: images with
+    people may have no result)."""
+    from .coco import read_gt
+    from .results_check import check_results
     if gt is None:
         gt = read_gt(gt_file)
     results = read_json(results_file, 'a COCO keypoint results file')
-    _check_results(results, results_file, 17)
+    check_results(results, results_file, gt, gt_file, 17, partial)
     return diagnose(gt, results)
 
 
@@ -334,7 +338,7 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
                   flush=True)
         if run['gt'] not in gts:
             gts[run['gt']] = read_gt(run['gt'])
-        diags[path] = diagnose_file(run['gt'], path, gts[run['gt']])
+        diags[path] = diagnose_file(run['gt'], path, gts[run['gt']], run.get('partial', False))
     image_ids = diags[files[0]].image_ids
     counts = bs.resample_counts(len(image_ids), max(resamples, 1), seed) if resamples else None
     if progress and counts is not None:
