@@ -28,6 +28,7 @@ import numpy as np
 
 from . import bootstrap as bs
 from . import power as pw
+from .coco import matched_instances
 from ..utils import UserError, atomic_path, read_json, write_json
 
 CLASSES = ('good', 'jitter', 'inversion', 'swap', 'miss')
@@ -115,8 +116,8 @@ def _classify(ev, flip: Sequence[int]) -> dict:
     base = a_all * num_i
     for i, img in enumerate(p.imgIds):
         e = ev.evalImgs[base + i]
-        people = [g for g in ev._gts[img, cat] if not g['iscrowd']]
-        dts = ev._dts[img, cat]
+        gts, dts = matched_instances(ev, img, cat)
+        people = [g for g in gts if not g['iscrowd']]
         if dts and people:
             G = np.array([g['keypoints'] for g in people], float).reshape(len(people), num_k, 3)
             areas = np.array([g['area'] for g in people], float)
