@@ -28,6 +28,7 @@ RANKS = {
     'psa_pose.deploy': 1,
     'psa_pose.configcheck': 2,
     'psa_pose.config': 2,
+    'psa_pose.engine.run': 3,
     'psa_pose.engine.runner': 3,
     'psa_pose.engine.preflight': 3,
     'psa_pose.engine.check_run': 3,
