@@ -274,6 +274,13 @@ class OnnxPoseModel:
         return keypoints.astype(np.float32), scores.astype(np.float32)
 
 
+def sdk_boxes(boxes_xyxy: np.ndarray) -> np.ndarray:
+    """[x1, y1, x2, y2] boxes as mmdeploy-runtime 1.3.1's ``PoseDetector`` reads them: it
+    truncates them to whole pixels (its Python binding) and takes the right and bottom edges as
+    inclusive (its C API adds 1 to the width and height), so round and subtract 1."""
+    return np.round(np.asarray(boxes_xyxy, np.float32)) - np.array([0, 0, 1, 1], np.float32)
+
+
 class SdkPoseModel:
     """An mmdeploy SDK folder (``scripts/export_onnx.py --sdk DIR``) run by
     ``mmdeploy_runtime.PoseDetector``, called as :class:`OnnxPoseModel` is."""
@@ -300,7 +307,7 @@ class SdkPoseModel:
             k = len(self.meta.get('keypoint_names', ()))
             return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
         xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-        out = np.asarray(self.detector(image_bgr, xyxy), dtype=np.float32)
+        out = np.asarray(self.detector(image_bgr, sdk_boxes(xyxy)), dtype=np.float32)
         return out[..., :2], out[..., 2]
 
 
