@@ -19,6 +19,13 @@ mmpose model (``tools/deploy.py ... --dump-info``):
 The folder is written in a temporary folder beside ``DIR``, checked (onnxruntime against
 PyTorch on real crops; ``mmdeploy_runtime.PoseDetector`` loads and runs it) and only then
 renamed to ``DIR``.
+
+The network and decoder are mmpose's; the crop is the SDK's own. mmdeploy-runtime 1.3.1's
+``TopDownAffine`` moves the crop centre by ``0.5 * scale / input_size - 0.5`` px and handles the
+image border its own way, and ``PoseDetector`` takes whole-pixel boxes with inclusive right and
+bottom edges (:func:`psa_pose.deploy.onnx_infer.sdk_boxes`). Its keypoints therefore equal
+mmpose's ``inference_topdown`` only as far as the model is insensitive to a sub-pixel shift of
+its crop (measured: docs/install.md).
 """
 import json
 import os
