@@ -6,6 +6,7 @@ of the module: ``td-hm_hrnet-w32-psa-p_8xb64-210e_coco-256x192`` is mmpose's
 ``td-hm_hrnet-w32_8xb64-210e_coco-256x192`` with PSA (``p`` or ``s``; ``ch`` or ``sp`` for the
 one-branch ablations; ``-official`` for the released formulation, paper formulation otherwise).
 """
+import argparse
 import ast
 import copy
 import json
@@ -16,16 +17,19 @@ from functools import lru_cache
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch.nn as nn
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
-from .configcheck import check_loaded_config, psa_build_error
+from .configcheck import check_loaded_config, psa_build_error, wrapped_backbone
 from .utils import UserError, first_line
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(REPO_ROOT, 'configs')
-FAMILIES = {'resnet': 'SimpleBaseline (ResNet)', 'hrnet': 'HRNet'}
+FAMILIES = {'resnet': 'SimpleBaseline (ResNet)', 'hrnet': 'HRNet',
+            'resnet-variants': 'SimpleBaseline (ResNetV1d, ResNeXt; WithPSA)',
+            'rtmpose': 'RTMPose (CSPNeXt; WithPSA)'}
 
-_NAME = re.compile(r'(?P<algo>[^_]+)_(?P<arch>[a-z0-9-]+?)(?:-psa-(?P<mode>ch|sp|[ps])'
+# mmpose names RTMPose configs without a separate algorithm part: rtmpose-t_8xb256-420e_coco-256x192
+_NAME = re.compile(r'(?:(?P<algo>[^_]+)_)?(?P<arch>[a-z0-9-]+?)(?:-psa-(?P<mode>ch|sp|[ps])'
                    r'(?P<official>-official)?)?_(?P<training>[^_]+)_(?P<data>[a-z]+)-'
                    r'(?P<h>\d+)x(?P<w>\d+)$')
 
@@ -35,13 +39,13 @@ class ConfigName(NamedTuple):
     name: str
     arch: str                     # mmpose's module part, e.g. 'hrnet-w32'
     psa: Optional[str]            # None, 'p', 's', 'ch', 'sp', or one of them + '-official'
-    codec: str                    # 'udp' or 'msra'
+    codec: str                    # 'udp', 'msra' or 'simcc' (RTMPose)
     input_hw: Tuple[int, int]
 
     @property
     def baseline(self) -> str:
         """The name of the unmodified mmpose config this one changes."""
-        return self.name.replace(f'_{self.arch}-psa-{self.psa}_', f'_{self.arch}_') \
+        return self.name.replace(f'{self.arch}-psa-{self.psa}_', f'{self.arch}_', 1) \
             if self.psa else self.name
 
     @property
@@ -56,10 +60,11 @@ def parse_name(name: str) -> ConfigName:
     """Parse a config name (file name without ``.py``); ValueError if it breaks the rule."""
     m = _NAME.match(name)
     if not m:
-        raise ValueError(f'{name!r} does not follow {{algorithm}}_{{module}}[-psa-p|s|ch|sp'
+        raise ValueError(f'{name!r} does not follow [{{algorithm}}_]{{module}}[-psa-p|s|ch|sp'
                          f'[-official]]_{{training}}_{{data}}-HxW')
     psa = m['mode'] and m['mode'] + (m['official'] or '')
-    codec = 'udp' if m['training'].startswith('udp-') else 'msra'
+    codec = 'simcc' if m['algo'] is None and m['arch'].startswith('rtmpose') else \
+        'udp' if m['training'].startswith('udp-') else 'msra'
     return ConfigName(name, m['arch'], psa or None, codec, (int(m['h']), int(m['w'])))
 
 
@@ -163,23 +168,24 @@ def build_model(cfg: Config, pretrained: bool = False):
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     model_cfg = copy.deepcopy(cfg.model)
     if not pretrained:
-        model_cfg.backbone.pop('init_cfg', None)
+        wrapped_backbone(model_cfg.backbone).pop('init_cfg', None)
     with psa_errors_as_lines(cfg):
         return MODELS.build(model_cfg)
 
 
 @contextmanager
-def psa_errors_as_lines(cfg: Config) -> Iterator[None]:
+def psa_errors_as_lines(cfg: Config, config: Optional[str] = None) -> Iterator[None]:
     """A PSA block width or ``psa_stages`` that the backbone refuses while it is built (they
-    need its structure) as the one line about the key of the config file ``cfg`` was loaded
-    from (a config made in code is left to its caller, which knows the file)."""
+    need its structure) as the one line about the key of the config file ``config`` (default:
+    the file ``cfg`` was loaded from; a config made in code is left to its caller, which knows
+    the file). The one place that turns these errors into lines."""
     from .models.psa import PSAConfigError
     try:
         yield
     except PSAConfigError as e:
-        if not cfg.filename:
+        if not (config or cfg.filename):
             raise
-        raise psa_build_error(cfg, cfg.filename, e) from None
+        raise psa_build_error(cfg, config or cfg.filename, e) from None
 
 
 def input_hw(cfg: Config) -> Tuple[int, int]:
@@ -193,8 +199,9 @@ def input_hw(cfg: Config) -> Tuple[int, int]:
 
 
 def count_params(model: nn.Module) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())
+    """Number of parameters (mmengine's ``parameter_count``; shared parameters once)."""
+    from mmengine.analysis import parameter_count
+    return int(parameter_count(model)[''])
 
 
 class TensorForward(nn.Module):
@@ -238,8 +245,33 @@ def measure(cfg: Config, hw: Optional[Tuple[int, int]] = None) -> Tuple[int, flo
     model and input size (a UDP config and its MSRA twin) are measured once.
     """
     model_cfg = cfg.model.to_dict()
-    model_cfg['backbone'].pop('init_cfg', None)
+    wrapped_backbone(model_cfg['backbone']).pop('init_cfg', None)
     model_cfg.pop('test_cfg', None)
     model_cfg['head'].pop('decoder', None)        # codec only: no effect on the network
     with psa_errors_as_lines(cfg):
         return _measure(json.dumps(model_cfg, sort_keys=True), tuple(hw or input_hw(cfg)))
+
+
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """mmpose's ``--cfg-options key=value ...`` (merged by :func:`load_config`), declared once
+    for every tool that loads a config."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config settings, key=value (e.g. '
+                        'model.backbone.init_cfg.checkpoint=/path/to/weights.pth)')
+
+
+def evaluators(cfg: Config, split: str = 'test') -> List[dict]:
+    """The evaluator dicts of ``<split>_evaluator`` (one or a list), in order; the first is
+    the one whose metrics and COCO results a run reports."""
+    evaluator = cfg.get(f'{split}_evaluator')
+    if evaluator is None:
+        return []
+    return [e for e in (evaluator if isinstance(evaluator, (list, tuple)) else [evaluator])
+            if isinstance(e, dict)]
+
+
+def default_work_dir(cfg: Config, config: str, given: Optional[str] = None) -> str:
+    """The work dir of a run, as mmpose's tools choose it: ``--work-dir``, else the config's
+    ``work_dir``, else ``./work_dirs/<config name>``."""
+    return given or cfg.get('work_dir') or os.path.join(
+        './work_dirs', os.path.splitext(os.path.basename(config))[0])

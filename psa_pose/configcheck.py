@@ -30,7 +30,10 @@ CHILD_REGISTRY = {
     'decoder': 'KEYPOINT_CODECS', 'encoder': 'KEYPOINT_CODECS', 'pipeline': 'TRANSFORMS',
     'transforms': 'TRANSFORMS', 'dataset': 'DATASETS', 'datasets': 'DATASETS',
     'sampler': 'DATA_SAMPLERS', 'batch_sampler': 'DATA_SAMPLERS', 'optimizer': 'OPTIMIZERS',
+    'switch_pipeline': 'TRANSFORMS',
 }
+# Arguments that are not this project's registries' configs: albumentations' own transforms.
+FOREIGN_ARGUMENTS = {'Albumentation': {'transforms'}}
 # Keys the builder consumes itself before calling the class.
 BUILDER_KEYS = {
     'PARAM_SCHEDULERS': {'convert_to_iter_based'},
@@ -130,7 +133,8 @@ def _built(config: str, path: str, node: Any, registry_name: str) -> None:
     for key, value in node.items():
         # *_cfg dicts (norm_cfg, init_cfg, psa_cfg, test_cfg) are built, if at all, by
         # helpers that take keys of their own
-        if key not in ('type', '_scope_') and not key.endswith('_cfg'):
+        if key not in ('type', '_scope_') and not key.endswith('_cfg') and \
+                key not in FOREIGN_ARGUMENTS.get(getattr(cls, '__name__', ''), ()):
             _built(config, f'{path}.{key}', value, CHILD_REGISTRY.get(key, registry_name))
 
 
@@ -177,11 +181,29 @@ def check_arguments(cfg: Config, config: str) -> None:
 
 # -- PSA -------------------------------------------------------------------------------------
 def model_parts(cfg: Config) -> Iterator[Tuple[str, dict]]:
-    """``('model.backbone', cfg.model.backbone)`` and the model's other built parts."""
+    """``('model.backbone', cfg.model.backbone)`` and the model's other built parts; for a
+    ``WithPSA`` backbone also ``('model.backbone.backbone', <the backbone it wraps>)``."""
     model = cfg.get('model') or {}
     for name, part in model.items():
         if isinstance(part, dict) and 'type' in part:
             yield f'model.{name}', part
+            inner = wrapped_backbone(part)
+            if inner is not part:
+                yield f'model.{name}.backbone', inner
+
+
+def wrapped_backbone(part: dict) -> dict:
+    """The dict of a backbone's own arguments (``init_cfg`` among them): ``part`` itself, or
+    for ``type='WithPSA'`` the backbone config it wraps."""
+    inner = part.get('backbone') if part.get('type') == 'WithPSA' else None
+    return inner if isinstance(inner, dict) else part
+
+
+def module_of(path: str) -> str:
+    """The model's submodule that the :func:`model_parts` path builds ('' for the model):
+    ``WithPSA`` returns the backbone it wraps, so ``model.backbone.backbone`` is ``backbone``."""
+    module = path[len('model.'):] if path.startswith('model.') else ''
+    return module[:-len('.backbone')] if module.endswith('backbone.backbone') else module
 
 
 def _is_psa_backbone(type_: Any) -> bool:
@@ -195,7 +217,8 @@ def _psa_error(path: str, config: str, e: PSAConfigError) -> UserError:
     if e.key == 'in_channels':
         return UserError(f'{config}: {path} gives a PSA block a width it cannot take ({e}); '
                          f'change the backbone\'s channels or its psa_cfg')
-    key = f'{path}.{e.key}' if e.key in ('psa_cfg', 'psa_stages') else f'{path}.psa_cfg.{e.key}'
+    own = e.key in ('psa_cfg', 'psa_stages', 'backbone')      # WithPSA's own arguments
+    key = f'{path}.{e.key}' if own else f'{path}.psa_cfg.{e.key}'
     return UserError(f'{config}: {key} is invalid ({e}); {FIX_CONFIG}')
 
 

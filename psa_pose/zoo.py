@@ -7,14 +7,13 @@ log. ``configs/README.md`` (between the ``<!-- model-zoo -->`` markers) and
 :mod:`psa_pose.evaluation.published`, so they cannot disagree. ``scripts/update_model_zoo.py``
 re-measures and re-renders.
 """
-import json
 import os
 from typing import Dict, List, Optional
 
 from .config import CONFIG_DIR, REPO_ROOT, FAMILIES, config_files, family_of, load_config, measure, parse_name
 from .evaluation.metrics import REPORTED
 from .evaluation.published import MMPOSE_AP, PAPER, paper_row
-from .utils import atomic_path, write_json
+from .utils import atomic_path, read_json, write_json
 
 RESULTS_FILE = os.path.join(CONFIG_DIR, 'results.json')
 ZOO_README = os.path.join(CONFIG_DIR, 'README.md')
@@ -22,7 +21,9 @@ METAFILE = os.path.join(CONFIG_DIR, 'metafile.yml')
 MARK_BEGIN, MARK_END = '<!-- model-zoo:begin -->', '<!-- model-zoo:end -->'
 ARCH_NAMES = {
     'res50': 'ResNet-50', 'res101': 'ResNet-101', 'res152': 'ResNet-152',
-    'hrnet-w32': 'HRNet-W32', 'hrnet-w48': 'HRNet-W48'
+    'hrnet-w32': 'HRNet-W32', 'hrnet-w48': 'HRNet-W48', 'resnetv1d50': 'ResNetV1d-50',
+    'resnext50': 'ResNeXt-50', 'rtmpose-t': 'RTMPose-t', 'rtmpose-s': 'RTMPose-s',
+    'rtmpose-m': 'RTMPose-m'
 }
 
 
@@ -41,8 +42,7 @@ def measure_all(progress: bool = True) -> Dict[str, Dict]:
 
 def read_results(path: Optional[str] = None) -> Dict[str, Dict]:
     """The results file (``configs/results.json`` unless ``path``)."""
-    with open(path or RESULTS_FILE) as f:
-        return json.load(f)
+    return read_json(path or RESULTS_FILE, 'the model-zoo results (configs/results.json)')
 
 
 def write_results(results: Dict[str, Dict], path: Optional[str] = None) -> None:

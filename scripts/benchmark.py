@@ -3,7 +3,7 @@
     python scripts/benchmark.py --out work_dirs/benchmark.json     # the README's table
     python scripts/benchmark.py --quick                            # smoke run
 
-See ``psa_pose/tools/benchmark.py`` for what is measured and how; ``--help`` for the options.
+See ``psa_pose/benchmark.py`` for what is measured and how; ``--help`` for the options.
 """
 import os
 import sys

@@ -15,6 +15,8 @@ USAGE="usage: $0 BASELINE_CONFIG PSA_CONFIG GPUS [--seeds N|K1,K2,...] [train.py
 [[ $# -ge 3 ]] || { echo "$USAGE" >&2; exit 2; }
 BASE=$1; PSA=$2; GPUS=$3; shift 3
 for c in "$BASE" "$PSA"; do [[ -f "$c" ]] || { echo "error: $c: no such config file" >&2; exit 2; }; done
+# the names compare_ap.py pairs the runs by, checked before hours of training
+"$PYTHON" -c 'import sys; from psa_pose.evaluation.compare import check_pair_main; sys.exit(check_pair_main(sys.argv[1:]))' "$BASE" "$PSA"
 SEEDS=(); ARGS=()
 while [[ $# -gt 0 ]]; do
   if [[ $1 == --seeds ]]; then

@@ -5,6 +5,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 [[ $# -ge 2 ]] || { echo "usage: $0 CONFIG GPUS [train.py args]" >&2; exit 2; }
 CONFIG=$1; GPUS=$2; shift 2
+# once, before the workers: a busy port (on the master node) and a mistake in the config or
+# the data are one line here, not one per rank and torchrun's traceback
+if [[ "${NODE_RANK:-0}" == 0 ]]; then
+  "$PYTHON" -m psa_pose.engine.launch_check port "${PORT:-29500}" "scripts/dist_train.sh"
+fi
+"$PYTHON" "$ROOT/scripts/train.py" "$CONFIG" "$@" --check > /dev/null
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
   --master_port="${PORT:-29500}" --nproc_per_node="$GPUS" \

@@ -3,7 +3,7 @@
 #   install -> generate data -> train the baseline and its PSA twin -> test -> COCO AP with
 #   pycocotools -> comparison table and plot -> publish the PSA checkpoint.
 #
-#   bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16] [--seeds N]
+#   bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16|rtmpose-t] [--seeds N]
 #
 # Default: ResNet-18 SimpleBaseline twins (configs/synth/), 256 train / 64 val images, 24 epochs;
 # about 15 minutes on 2 CPU cores. --tiny: 32 / 16 images, 2 epochs (a smoke run, AP near 0; CI).
@@ -18,16 +18,20 @@ TINY=0; ARCH=res18; SEEDS=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --tiny) TINY=1; shift ;;
-    --arch) ARCH=${2:-}; shift 2 || { echo "error: --arch needs a value (res18 or hrnet-w16)" >&2; exit 2; } ;;
+    --arch) ARCH=${2:-}; shift 2 || { echo "error: --arch needs a value (res18, hrnet-w16 or rtmpose-t)" >&2; exit 2; } ;;
     --seeds) SEEDS=${2:-}; shift 2 || true
              [[ $SEEDS =~ ^[1-9][0-9]*$ ]] || { echo "error: --seeds ${SEEDS:-(missing)}: needs a number of seeds, e.g. --seeds 3" >&2; exit 2; } ;;
     -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "error: unknown argument $1; usage: bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16] [--seeds N]" >&2; exit 2 ;;
+    *) echo "error: unknown argument $1; usage: bash scripts/quickstart.sh [--tiny] [--arch res18|hrnet-w16|rtmpose-t] [--seeds N]" >&2; exit 2 ;;
   esac
 done
 BASE="$ROOT/configs/synth/td-hm_${ARCH}_dark-1xb16-24e_synth-128x96.py"
 PSA="$ROOT/configs/synth/td-hm_${ARCH}-psa-p_dark-1xb16-24e_synth-128x96.py"
-[[ -f "$BASE" && -f "$PSA" ]] || { echo "error: --arch $ARCH: no such synth configs in configs/synth/; use res18 or hrnet-w16" >&2; exit 2; }
+if [[ $ARCH == rtmpose-* ]]; then    # mmpose names RTMPose configs without an algorithm part
+  BASE="$ROOT/configs/synth/${ARCH}_1xb16-24e_synth-128x96.py"
+  PSA="$ROOT/configs/synth/${ARCH}-psa-p_1xb16-24e_synth-128x96.py"
+fi
+[[ -f "$BASE" && -f "$PSA" ]] || { echo "error: --arch $ARCH: no such synth configs in configs/synth/; use res18, hrnet-w16 or rtmpose-t" >&2; exit 2; }
 
 START=$SECONDS
 step() { printf '\n[quickstart %s | %dm%02ds] %s\n' "$1" $(((SECONDS - START) / 60)) $(((SECONDS - START) % 60)) "$2"; }
@@ -94,8 +98,10 @@ for role in baseline psa; do
   done
 done
 
-step 5/6 "comparison table with 95% intervals (paired bootstrap over the images) and plot"
-"$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline" "$EXP_DIR/psa" --out-dir "$EXP_DIR"
+step 5/6 "comparison table with 95% intervals (paired bootstrap over the images), diagnosis and plots"
+# --diagnose: where the twins differ (keypoint error classes, AP at OKS 0.9, the minimum ΔAP this
+# val set can detect; docs/diagnosis.md); the full tables go to compare.md
+"$PYTHON" "$ROOT/scripts/compare_ap.py" "$EXP_DIR/baseline" "$EXP_DIR/psa" --diagnose --out-dir "$EXP_DIR"
 
 step 6/6 "publishing the PSA checkpoint"
 # the checkpoint compare_train.sh tested, as test.py recorded it (with its sha256 and config,
@@ -119,6 +125,7 @@ cat <<EOF
   pycocotools AP   $EXP_DIR/{baseline,psa}/${SEEDS:+seed-<k>/}pycocotools.json
   comparison       $EXP_DIR/compare.md (table above), compare.csv, compare.json
   plot             $EXP_DIR/compare.png
+  diagnosis        $EXP_DIR/diagnose.png (tables in compare.md; docs/diagnosis.md)
   released model   $RELEASED
   demo             $PYTHON scripts/demo.py $PSA $RELEASED \\
                      $DATA/val2017/000001000001.jpg --out $EXP_DIR/demo.png

@@ -109,25 +109,25 @@ def make_tiny_coco(folder: str) -> str:
     return folder
 
 
-def _tiny_coco() -> str:
-    """One tiny COCO per test session, for this process and every script it starts."""
+def tiny_coco_dir() -> str:
+    """The generated data, made on first use (about 0.3 s) and once per test session, for this
+    process and every script it starts (``PSA_POSE_TINY_COCO``); modules that read it while
+    they are collected call this, everything else gets it from the :func:`tiny_coco` fixture."""
     folder = os.environ.get(TINY_COCO_VAR)
     if folder and os.path.isfile(os.path.join(folder, 'test_coco.json')):
-        return folder               # a script of a test, or a test started by a test
+        return folder               # made already, or a script of a test, or a nested session
     folder = tempfile.mkdtemp(prefix='psa_pose_tiny_coco_')
     atexit.register(shutil.rmtree, folder, True)
     os.environ[TINY_COCO_VAR] = make_tiny_coco(folder)
     return folder
 
 
-TINY_COCO = _tiny_coco()
-
-
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='session', autouse=True)
 def tiny_coco() -> str:
     """The generated data of the tiny configs (tests/configs): 6 images, 12 people, their
-    keypoints (test_coco.json) and detections (test_coco_det.json)."""
-    return TINY_COCO
+    keypoints (test_coco.json) and detections (test_coco_det.json). Autouse: the tiny configs
+    find it through the environment, whichever test loads them."""
+    return tiny_coco_dir()
 
 
 # The scripts run as a user runs them: from an unrelated directory, without PYTHONPATH, with

@@ -62,6 +62,13 @@ def test_quickstart_runs_the_whole_job(quickstart):
     assert table.split('\n\n')[0] in stdout and f'| {PSA} | p (paper) | 128x96 |' in table
     assert f"| {rows[1]['verdict']} |" in table and 'Verdict: better / worse' in stdout
     assert (exp / 'compare.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    # the diagnosis (--diagnose): compact on the terminal, full in compare.md/json, plotted
+    assert set(rows[1]['errors']) == {'good', 'jitter', 'inversion', 'swap', 'miss'}
+    assert rows[1]['mde_AP'] >= 0 and set(rows[1]['delta_AP_at_ci']) == set(rows[1]['AP_at'])
+    assert 'Diagnosis (keypoints of detections matched at OKS 0.1' in stdout
+    assert 'AP@0.9' in stdout and 'Minimum detectable ΔAP' in stdout
+    assert '| AP at OKS 0.9 |' in table
+    assert (exp / 'diagnose.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     # the released PSA checkpoint: hash-named, loadable, with its config and metrics
     [released] = glob.glob(str(exp / 'release' / f'{PSA}-*_*.pth'))
     meta = load_published(released)['meta']
@@ -84,7 +91,7 @@ def test_quickstart_reuses_its_data_and_rejects_bad_arguments(quickstart, tmp_pa
     res = run('bash', f'{REPO}/scripts/quickstart.sh', '--arch', 'vgg', cwd=cwd, check=False)
     assert res.returncode == 2
     assert res.stderr.strip() == ('error: --arch vgg: no such synth configs in configs/synth/; '
-                                  'use res18 or hrnet-w16')
+                                  'use res18, hrnet-w16 or rtmpose-t')
     res = run('bash', f'{REPO}/scripts/quickstart.sh', '--seeds', '0', cwd=cwd, check=False)
     assert res.returncode == 2
     assert res.stderr.strip() == 'error: --seeds 0: needs a number of seeds, e.g. --seeds 3'

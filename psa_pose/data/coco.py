@@ -7,7 +7,7 @@ ends a run in a traceback at the first image it cannot decode, possibly hours in
 arguments), as ``psa_pose.engine.add_safety_hooks`` swaps the checkpoint hook.
 """
 import logging
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -77,17 +77,20 @@ class CheckedLoadImage(LoadImage):
             raise ImageDecodeError(f'{image}: {problem}') from None
 
 
-def _datasets(node: Any) -> Iterator[dict]:
-    """The leaf dataset dicts inside mmengine/mmpose wrappers."""
-    if isinstance(node, dict):
-        inner = node.get('dataset', node.get('datasets'))
-        if inner is None:
-            yield node
+def leaf_datasets(node: Any, path: str = 'dataset') -> Iterator[Tuple[str, dict]]:
+    """``(config key, dataset dict)`` of each dataset inside mmengine/mmpose wrappers
+    (``dataset=`` or ``datasets=[...]``, lists of them); the one walker of the project."""
+    if isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from leaf_datasets(item, f'{path}[{i}]')
+    elif isinstance(node, dict):
+        if isinstance(node.get('dataset'), (dict, list, tuple)):
+            yield from leaf_datasets(node['dataset'], f'{path}.dataset')
+        elif isinstance(node.get('datasets'), (list, tuple)):
+            for i, item in enumerate(node['datasets']):
+                yield from leaf_datasets(item, f'{path}.datasets[{i}]')
         else:
-            yield from _datasets(inner)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _datasets(item)
+            yield path, node
 
 
 def use_checked_loading(cfg: Config, skip_undecodable: bool = False) -> Config:
@@ -98,7 +101,7 @@ def use_checked_loading(cfg: Config, skip_undecodable: bool = False) -> Config:
         loader = cfg.get(f'{split}_dataloader')
         if not isinstance(loader, dict):
             continue
-        for dataset in _datasets(loader.get('dataset')):
+        for _, dataset in leaf_datasets(loader.get('dataset')):
             if dataset.get('type') in ('CocoDataset', 'mmpose.CocoDataset', CocoDataset):
                 dataset['type'] = 'CocoPersonDataset'
             for step in dataset.get('pipeline') or []:

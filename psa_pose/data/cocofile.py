@@ -5,11 +5,10 @@ is not one (a detection file, another dataset's keypoints, a truncated download)
 here in one :class:`~psa_pose.utils.UserError` line,
 ``<file>: not COCO keypoints JSON (<what>); <fix>``, where the caller says what to fix.
 """
-import json
 from collections import Counter
 from typing import Any, Dict, Optional
 
-from ..utils import UserError
+from ..utils import UserError, read_json
 
 
 def other_categories(data: Dict[str, Any]) -> Counter:
@@ -33,13 +32,8 @@ def read_coco_keypoints(ann_file: str, fix: str, num_keypoints: Optional[int] = 
     def bad(what: str) -> UserError:
         return UserError(f'{ann_file}: not COCO keypoints JSON ({what}); {fix}')
 
-    try:
-        with open(ann_file) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise UserError(f'{ann_file}: no such annotation file; {fix}') from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise bad(f'not valid JSON: {e}') from None
+    data = read_json(ann_file, 'COCO keypoints', missing=f'{ann_file}: no such annotation file; '
+                     f'{fix}', invalid=lambda e: bad(f'not valid JSON: {e}'))
     if not isinstance(data, dict):
         raise bad(f'holds a JSON {type(data).__name__}, not an object')
     for name in ('images', 'annotations', 'categories'):

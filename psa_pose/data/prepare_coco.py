@@ -14,17 +14,15 @@ or a cut-short archive gets one line and leaves nothing half-unpacked. What is a
 is left alone. The detection file (HRNet's, which mmpose's configs use) has no download URL a
 script can use; it is copied from ``--from DIR``.
 """
-import json
 import os
 import os.path as osp
 import shutil
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
-from ..utils import UserError, atomic_path, sha256_of
+from ..utils import UserError, atomic_path, download, read_json, sha256_of
 
 DETECTIONS = 'person_detection_results/COCO_val2017_detections_AP_H_56_person.json'
 DETECTIONS_SOURCE = ('HRNet\'s release (github.com/leoxiaobin/deep-high-resolution-net.pytorch: '
@@ -67,24 +65,17 @@ def _in_place(data_dir: str, archive: Archive) -> bool:
                osp.isfile(osp.join(data_dir, t)) for _, t in archive.members)
 
 
-def _download(url: str, path: str, say) -> None:
-    say(f'downloading {url}')
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, \
-                atomic_path(path) as tmp, open(tmp, 'wb') as f:
-            shutil.copyfileobj(response, f, length=1 << 24)
-    except OSError as e:
-        raise UserError(f'{url}: cannot be downloaded ({e}); download it by hand and rerun '
-                        f'with --from DIR (the folder holding {osp.basename(path)})') from None
-
-
 def _find(archive: Archive, data_dir: str, from_dir: Optional[str], say) -> str:
     """The archive's local file: from --from DIR, an earlier download, or downloaded now."""
     if from_dir and osp.isfile(osp.join(from_dir, archive.name)):
         return osp.join(from_dir, archive.name)
     path = osp.join(data_dir, '.downloads', archive.name)
     if not osp.isfile(path):
-        _download(archive.url, path, say)
+        say(f'downloading {archive.url}')
+        # the hash is checked as the bytes arrive; verify() checks it again for every source
+        download(archive.url, path, archive.sha256, progress=True,
+                 fix=f'download it by hand and rerun with --from DIR (the folder holding '
+                     f'{archive.name})')
     return path
 
 
@@ -175,16 +166,42 @@ def prepare(data_dir: str, from_dir: Optional[str] = None,
                             f'{DETECTIONS_SOURCE}, and rerun with --from DIR (the folder '
                             f'holding it), or pass --no-detections to test with GT boxes only')
         say(done[-1])
+    check_layout(data_dir, archives)
     return done
 
 
+def check_layout(data_dir: str, archives: Sequence[Archive] = ARCHIVES) -> None:
+    """What is in place, unpacked now or before, read back: each keypoints annotation file
+    parses as COCO person keypoints, and every image it names is in its split's folder (where
+    that folder is among ``archives``). A one-line :class:`UserError` naming the file and what
+    to do otherwise, never "ready" for a layout a run would fail on hours later."""
+    from .cocofile import read_coco_keypoints
+    folders = {t.rstrip('/') for a in archives for _, t in a.members if t.endswith('/')}
+    for archive in archives:
+        for _, target in archive.members:
+            name = osp.basename(target)
+            if not (name.startswith('person_keypoints_') and name.endswith('.json')):
+                continue
+            ann = osp.join(data_dir, target)
+            fix = (f'delete it and run prepare_coco again to unpack {archive.name} afresh '
+                   f'(a cut-short or wrong archive?)')
+            gt = read_coco_keypoints(ann, fix)
+            split = name[len('person_keypoints_'):-len('.json')]
+            if split not in folders:
+                continue
+            folder = osp.join(data_dir, split)
+            present = set(os.listdir(folder)) if osp.isdir(folder) else set()
+            missing = [im['file_name'] for im in gt['images']
+                       if osp.basename(im['file_name']) not in present]
+            if missing:
+                raise UserError(f'{folder}: {len(missing)} of the {len(gt["images"])} images '
+                                f'{ann} names are missing (first: {missing[0]}); delete '
+                                f'{folder} and run prepare_coco again to unpack {split}.zip '
+                                f'afresh')
+
+
 def _check_detections(path: str) -> None:
-    try:
-        with open(path) as f:
-            dets = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f'{path}: not valid JSON ({e}); expected the COCO val2017 person '
-                        f'detections') from None
+    dets = read_json(path, 'the COCO val2017 person detections')
     if not isinstance(dets, list) or not dets or not all(
             isinstance(d, dict) and {'image_id', 'bbox', 'score'} <= set(d) for d in dets[:100]):
         raise UserError(f'{path}: not a list of detections {{"image_id", "bbox", "score"}}; '
@@ -194,7 +211,6 @@ def _check_detections(path: str) -> None:
 def read_manifest(path: str) -> Tuple[Archive, ...]:
     """The archives with the fields a JSON file ``{name: {url, size, sha256}}`` overrides
     (a mirror's URLs, or the test's made-up archives)."""
-    from ..utils import read_json
     data = read_json(path, 'a JSON object {archive name: {"url", "size", "sha256"}}')
     if not isinstance(data, dict):
         raise UserError(f'{path}: not a JSON object of archive names')

@@ -95,6 +95,10 @@ def draw(model, image: str, bboxes: Optional[np.ndarray], out: str, kpt_thr: flo
         img = None
     if img is None:
         raise UserError(f'{image}: {UNDECODABLE}; give a JPEG or PNG file')
+    from .onnx_infer import box_outside
+    outside = None if bboxes is None else box_outside(bboxes, img.shape[1], img.shape[0])
+    if outside:
+        raise UserError(f'{image}: {outside}')
     samples = inference_topdown(model, img, bboxes, bbox_format='xywh')
     result = merge_data_samples(samples)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)

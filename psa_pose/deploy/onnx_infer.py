@@ -311,6 +311,32 @@ class SdkPoseModel:
         return out[..., :2], out[..., 2]
 
 
+def read_image(path: str) -> np.ndarray:
+    """The BGR image of a file, decoded from its bytes as mmcv (and so demo.py) does:
+    ``cv2.imread`` returns a truncated JPEG's top rows over grey, ``cv2.imdecode`` refuses it."""
+    try:
+        with open(path, 'rb') as f:
+            data = np.frombuffer(f.read(), np.uint8)
+    except OSError as e:
+        raise DeployError(f'{path}: cannot be read ({e.strerror})') from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise DeployError(f'{path}: cannot be decoded as an image (the file is corrupt, '
+                          f'truncated or not an image); give a JPEG or PNG file')
+    return image
+
+
+def box_outside(boxes_xywh: np.ndarray, width: int, height: int) -> Optional[str]:
+    """What is wrong with the first box that does not overlap a ``width`` x ``height`` image
+    (its pose would be made up from padding), or None when every box overlaps it."""
+    for i, (x, y, w, h) in enumerate(np.asarray(boxes_xywh, np.float64).reshape(-1, 4)):
+        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+            return (f'box #{i} [{x:g}, {y:g}, {w:g}, {h:g}] lies outside the {width}x{height} '
+                    f'image; were the boxes made for another image (or given as x1, y1, x2, '
+                    f'y2)?')
+    return None
+
+
 def _read_boxes(text: str) -> np.ndarray:
     """``--bboxes``: a JSON list of [x, y, w, h], inline or in a file."""
     source = text
@@ -345,11 +371,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         model = SdkPoseModel(args.sdk) if args.sdk else \
             OnnxPoseModel(args.model, threads=args.threads)
-        image = cv2.imread(args.image, cv2.IMREAD_COLOR)
-        if image is None:
-            raise DeployError(f'{args.image}: cannot be read as an image')
+        image = read_image(args.image)
         boxes = _read_boxes(args.bboxes) if args.bboxes else \
             np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
+        outside = box_outside(boxes, image.shape[1], image.shape[0])
+        if outside:
+            raise DeployError(f'{args.bboxes}: {outside}')
         keypoints, scores = model(image, boxes)
     except DeployError as e:
         print(f'error: {e}', file=sys.stderr)

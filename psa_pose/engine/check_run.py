@@ -7,7 +7,6 @@ says per split the data root, annotation file, images and people, image folder a
 file with its number of boxes, and each pretrained checkpoint with whether it is in the local
 cache (a node without internet needs it there: ``scripts/fetch_pretrained.sh``).
 """
-import json
 import os.path as osp
 import warnings
 from typing import List
@@ -15,7 +14,9 @@ from typing import List
 from mmengine.config import Config
 
 from ..data.cocofile import read_coco_keypoints
-from .preflight import leaf_datasets, used_splits, check_config, check_weights
+from ..data.coco import leaf_datasets
+from ..utils import read_json
+from .preflight import check_config, check_weights, used_splits
 from .pretrained import describe, pretrained_sources
 
 
@@ -33,8 +34,7 @@ def _dataset_lines(split: str, path: str, dataset_cfg: dict) -> List[str]:
              f'{split}:   images {ds.data_prefix.get("img")}']
     bbox_file = getattr(ds, 'bbox_file', None)
     if bbox_file:
-        with open(bbox_file) as f:
-            boxes = json.load(f)
+        boxes = read_json(bbox_file, 'person detections')     # checked by the preflight
         lines.append(f'{split}:   person boxes {bbox_file}: {len(boxes)} detections')
     elif split != 'train':
         lines.append(f'{split}:   person boxes: the ground-truth boxes (no bbox_file)')
@@ -53,7 +53,7 @@ def summary(cfg: Config, config: str, mode: str, pretrained: List[str]) -> List[
         lines.append(f'weights: load_from {cfg.load_from}')
     if mode == 'train':
         lines += [f'pretrained: {where}: {state}' for (where, _), state in
-                  zip(pretrained_sources(cfg), pretrained)] or \
+                  zip(pretrained_sources(cfg, config), pretrained)] or \
             ['pretrained: none (trained from scratch)']
     return lines
 
@@ -62,7 +62,7 @@ def check_only(cfg: Config, config: str, mode: str) -> int:
     """Run the checks of a ``mode`` run of ``cfg`` and print the summary; raises the checks'
     one-line :class:`~psa_pose.utils.UserError`."""
     from ..config import build_model
-    pretrained = [describe(src) for _, src in pretrained_sources(cfg)] if mode == 'train' \
+    pretrained = [describe(src) for _, src in pretrained_sources(cfg, config)] if mode == 'train' \
         else []
     checkpoints = check_config(cfg, config, mode)
     check_weights(build_model(cfg), checkpoints, config, mode)

@@ -3,15 +3,16 @@
 * :class:`EpochSeedHook`: a resumed run repeats the uninterrupted run bit for bit.
 * :class:`AtomicCheckpointHook`: a kill while saving never leaves a file that ``--resume``
   would pick up half-written.
+* :class:`ValidateOnResumeHook`: a resumed run validates the epoch an interruption left
+  unvalidated, so it picks the same best checkpoint as an uninterrupted one.
 * :class:`CheckFiniteLossHook`: a NaN/inf loss stops training at once, with one line saying
   where, and no checkpoint of the broken weights is written.
 """
-import glob
+import json
 import math
 import os
 import os.path as osp
 import random
-import re
 import shutil
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional
@@ -24,6 +25,7 @@ from mmpose.registry import HOOKS
 
 from ..utils import UserError
 from .fileio import ATOMIC_LOCAL, write_atomic
+from .workdir import remove_stale_temporaries
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -140,18 +142,11 @@ class AtomicCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         super().before_train(runner)
         if is_main_process():
-            # temporaries of saves that a kill interrupted (utils.atomic_path's names,
-            # and the staging folder below)
+            # temporaries of saves that a kill interrupted (utils.atomic_path's names, and
+            # the staging folder below), only of processes that are gone
             for folder in {runner.work_dir, self.out_dir}:
-                if not isinstance(folder, str) or not osp.isdir(folder):
-                    continue
-                for tmp in glob.glob(osp.join(folder, '.*.tmp[0-9]*')):
-                    if re.fullmatch(r'\..+\.tmp\d+', osp.basename(tmp)):
-                        runner.logger.info(f'removing {tmp}, left by an interrupted save')
-                        if osp.isdir(tmp):
-                            shutil.rmtree(tmp, ignore_errors=True)
-                        else:
-                            os.remove(tmp)
+                if isinstance(folder, str) and osp.isdir(folder):
+                    remove_stale_temporaries(folder, runner.logger.info)
 
     def _finish_removals(self, pending: List[str]) -> None:
         keep = {self.last_ckpt, getattr(self, 'best_ckpt_path', None),
@@ -186,16 +181,101 @@ class AtomicCheckpointHook(CheckpointHook):
         self._finish_removals(pending)
 
 
-def last_checkpoint(work_dir: str) -> Optional[str]:
+VALIDATION_RECORD = 'last_validation.json'
+
+
+@HOOKS.register_module()
+class ValidateOnResumeHook(Hook):
+    """A resumed run validates the epoch whose validation the interruption cut off, and
+    continues with the best-checkpoint state of the last validation that completed.
+
+    Why: mmengine saves ``epoch_k.pth`` (and the best score so far, in its message hub) after
+    training epoch k and before validating it. Killed in between, a run resumed from
+    ``epoch_k.pth`` starts epoch k + 1: epoch k is never validated, and the "best" checkpoint
+    can be another than an uninterrupted run's. Killed after the validation, the resumed run
+    compares later epochs with a best score that lacks epoch k's.
+
+    After every validation (and the best checkpoint's save: priority ``LOWEST``, after the
+    CheckpointHook) rank 0 writes ``<work_dir>/last_validation.json`` atomically: the epoch
+    and the message hub's ``best_*`` entries. At the start of a resumed epoch-based run whose
+    epoch k was due for validation: if the record is of an earlier epoch, epoch k is validated
+    now (every rank: validation is collective); if it is of epoch k, its best entries are
+    restored.
+    """
+
+    priority = 'LOWEST'
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if not is_main_process() or not _in_training(runner):
+            return
+        best = {k: v for k, v in runner.message_hub.runtime_info.items()
+                if k.startswith('best_')}
+        write_atomic(json.dumps({'epoch': runner.epoch, **best}),
+                     osp.join(runner.work_dir, VALIDATION_RECORD))
+
+    def before_train(self, runner) -> None:
+        from mmengine.runner import EpochBasedTrainLoop
+        loop = runner.train_loop
+        epoch = runner.epoch
+        if not isinstance(loop, EpochBasedTrainLoop) or epoch == 0 or runner.val_loop is None:
+            return
+        loop._decide_current_val_interval()
+        if epoch < loop.val_begin or (epoch % loop.val_interval and epoch != loop.max_epochs):
+            return                          # epoch k had no validation to lose
+        record = _read_record(runner.work_dir)
+        done = record.get('epoch', 0)
+        if done == epoch:
+            for key, value in record.items():
+                if key.startswith('best_'):
+                    runner.message_hub.update_info(key, value)
+            _reload_best_paths(runner)
+        elif done < epoch:
+            runner.logger.info(f'the validation of epoch {epoch} did not complete before the '
+                               f'run stopped; validating it now, as the uninterrupted run did')
+            runner.val_loop.run()
+
+
+def _in_training(runner) -> bool:
+    """Whether a validation is part of a training (not a test or a stand-alone validation)."""
+    return getattr(runner, '_train_loop', None) is not None and \
+        not isinstance(runner._train_loop, dict)
+
+
+def _read_record(work_dir: str) -> Dict[str, Any]:
+    path = osp.join(work_dir, VALIDATION_RECORD)
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return {}                 # none yet (or a run of an older version): validate again
+    return record if isinstance(record, dict) else {}
+
+
+def _reload_best_paths(runner) -> None:
+    """What ``CheckpointHook.before_train`` reads from the message hub, read again after the
+    record's best entries replaced the checkpoint's."""
+    hub = runner.message_hub
+    for hook in runner.hooks:
+        if not isinstance(hook, CheckpointHook) or hook.save_best is None:
+            continue
+        if len(hook.key_indicators) == 1:
+            hook.best_ckpt_path = hub.get_info('best_ckpt')
+        else:
+            for key in hook.key_indicators:
+                hook.best_ckpt_path_dict[key] = hub.get_info(f'best_ckpt_{key}')
+
+
+def last_checkpoint(work_dir: Optional[str], exists: bool = True) -> Optional[str]:
     """The last complete checkpoint of a run in ``work_dir`` (what ``--resume`` continues
-    from), or None. The ``last_checkpoint`` file, not message_hub's ``last_ckpt``: mmengine
-    sets that before it saves."""
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
-        return None
-    with open(pointer) as f:
-        last = f.read().strip()
-    return last if last and osp.isfile(last) else None
+    from), or None: mmengine's ``find_latest_checkpoint`` (the ``last_checkpoint`` file, not
+    message_hub's ``last_ckpt``, which mmengine sets before it saves). With ``exists`` only
+    where the file it names exists; without, what the pointer says (the pre-flight then
+    refuses a missing file in one line)."""
+    from mmengine.runner import find_latest_checkpoint
+    if not work_dir or not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        return None         # mmengine would log "Did not find last_checkpoint" for each call
+    last = find_latest_checkpoint(work_dir)
+    return last if last and (osp.isfile(last) or not exists) else None
 
 
 class NonFiniteLossError(UserError):

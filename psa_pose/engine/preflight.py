@@ -41,17 +41,20 @@ import json
 import os.path as osp
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..models.psa import PSAConfigError
-from ..configcheck import FIX_CONFIG, check_psa_settings, model_parts, psa_build_error
-from ..utils import UserError, first_line
-from ..models.checkpoint import check_fit, load_checkpoint_file, tensors_of
+from ..config import evaluators, psa_errors_as_lines
+from ..configcheck import FIX_CONFIG, check_psa_settings
+from ..utils import UserError, first_line, read_json
+from ..models.checkpoint import check_fit, load_checkpoint_file, tensors_of, verify_published
+from .hooks import last_checkpoint
+from .pretrained import pretrained_inits
+from ..data.coco import leaf_datasets
 from ..data.cocofile import read_coco_keypoints
 
 RUN_KINDS = ('train', 'test')
@@ -70,11 +73,9 @@ class CheckpointToLoad:
 def checked_runner(cfg: Config, config: str, build: Callable[[Config], Any], mode: str) -> Any:
     """``build(cfg)`` (the Runner) between :func:`check_config` and :func:`check_weights`."""
     checkpoints = check_config(cfg, config, mode)
-    try:
+    # the block width and psa_stages need the backbone's structure: found as it is built
+    with psa_errors_as_lines(cfg, config):
         runner = build(cfg)
-    except PSAConfigError as e:
-        # the block width and psa_stages need the backbone's structure: found as it is built
-        raise psa_build_error(cfg, config, e) from None
     from mmengine.model import is_model_wrapper
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     check_weights(model, checkpoints, config, mode)
@@ -98,17 +99,6 @@ def _remote(path: str) -> bool:
     return '://' in path
 
 
-def leaf_datasets(dataset: dict, path: str) -> Iterator[Tuple[str, dict]]:
-    """The datasets inside mmengine/mmpose wrappers (``dataset=`` or ``datasets=[...]``)."""
-    if isinstance(dataset.get('dataset'), dict):
-        yield from leaf_datasets(dataset['dataset'], f'{path}.dataset')
-    elif isinstance(dataset.get('datasets'), (list, tuple)):
-        for i, d in enumerate(dataset['datasets']):
-            yield from leaf_datasets(d, f'{path}.datasets[{i}]')
-    else:
-        yield path, dataset
-
-
 def used_splits(cfg: Config, mode: str) -> List[str]:
     if mode == 'test':
         return ['test']
@@ -116,14 +106,6 @@ def used_splits(cfg: Config, mode: str) -> List[str]:
     # train.py's --no-validate sets both to None
     validates = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None
     return ['train', 'val'] if validates else ['train']
-
-
-def _evaluators(cfg: Config, split: str) -> List[dict]:
-    evaluator = cfg.get(f'{split}_evaluator')
-    if evaluator is None:
-        return []
-    return [e for e in (evaluator if isinstance(evaluator, (list, tuple)) else [evaluator])
-            if isinstance(e, dict)]
 
 
 class _DataChecker:
@@ -221,11 +203,7 @@ class _DataChecker:
         if not osp.isfile(bbox_file):
             raise UserError(f'{bbox_file}: no such detection file; {fix}, or null to use the '
                             f'ground-truth boxes')
-        try:
-            with open(bbox_file) as f:
-                dets = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f'{bbox_file}: not valid JSON ({e}); {fix}') from None
+        dets = read_json(bbox_file, 'person detections', fix=fix)
         if not isinstance(dets, list) or not dets:
             raise UserError(f'{bbox_file}: holds {_describe(dets)}, not a list of detections; '
                             f'{fix}')
@@ -264,7 +242,7 @@ def check_data(cfg: Config, config: str, mode: str) -> None:
         counts = [checker.dataset(path, d) for path, d in
                   leaf_datasets(loader['dataset'], f'{split}_dataloader.dataset')]
         num_keypoints = counts[0] if len(set(counts)) == 1 else None
-        for i, evaluator in enumerate(_evaluators(cfg, split)):
+        for i, evaluator in enumerate(evaluators(cfg, split)):
             ann_file = evaluator.get('ann_file')
             if not ann_file or _remote(ann_file):
                 continue
@@ -293,17 +271,9 @@ def read_checkpoint(source: str, where: str, config: str,
                 from None
     else:
         source = osp.expanduser(source)
+        verify_published(source)            # a release whose hash does not match its name
         ckpt = load_checkpoint_file(source, named)
     return tensors_of(ckpt, source, named, prefix)
-
-
-def _latest_checkpoint(work_dir: Optional[str]) -> Optional[str]:
-    """The checkpoint ``--resume`` without a file resumes from (mmengine's own lookup: the
-    work dir's ``last_checkpoint``), or None: the run starts from scratch."""
-    from mmengine.runner import find_latest_checkpoint
-    if not work_dir or not osp.isdir(work_dir):
-        return None
-    return find_latest_checkpoint(work_dir)
 
 
 def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLoad]:
@@ -314,7 +284,7 @@ def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLo
     found = []
     resumes = mode == 'train' and cfg.get('resume')
     if resumes:
-        source = cfg.get('load_from') or _latest_checkpoint(cfg.get('work_dir'))
+        source = cfg.get('load_from') or last_checkpoint(cfg.get('work_dir'), exists=False)
         if source:
             found.append(CheckpointToLoad(RESUME, source, '',
                                           read_checkpoint(source, RESUME, config)))
@@ -322,21 +292,9 @@ def read_checkpoints(cfg: Config, config: str, mode: str) -> List[CheckpointToLo
         found.append(CheckpointToLoad('load_from', cfg.load_from, '',
                                       read_checkpoint(cfg.load_from, 'load_from', config)))
     if mode == 'train':
-        parts = [('model', cfg.get('model') or {})] + list(model_parts(cfg))
-        for path, part in parts:
-            init_cfgs = part.get('init_cfg')
-            init_cfgs = init_cfgs if isinstance(init_cfgs, (list, tuple)) else [init_cfgs]
-            for i, init in enumerate(init_cfgs):
-                if not (isinstance(init, dict) and init.get('type') == 'Pretrained'):
-                    continue
-                where = f'{path}.init_cfg' + (f'[{i}]' if len(init_cfgs) > 1 else '') + \
-                    '.checkpoint'
-                if not init.get('checkpoint'):
-                    raise UserError(f'{config}: {where} is not set; give the pretrained '
-                                    f'weights or set {path}.init_cfg=None')
-                module = path[len('model.'):] if path.startswith('model.') else ''
-                found.append(CheckpointToLoad(where, init['checkpoint'], module, read_checkpoint(
-                    init['checkpoint'], where, config, prefix=init.get('prefix'))))
+        for where, module, init in pretrained_inits(cfg, config):
+            found.append(CheckpointToLoad(where, init['checkpoint'], module, read_checkpoint(
+                init['checkpoint'], where, config, prefix=init.get('prefix'))))
     return found
 
 

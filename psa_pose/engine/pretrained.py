@@ -10,13 +10,11 @@ from a mirror (``--source``: a folder or base URL holding the same file names, e
 ``file:///shared/weights``).
 """
 import os.path as osp
-import shutil
-import urllib.request
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from ..utils import UserError, atomic_path
+from ..utils import UserError, download
 
 
 def resolve_url(source: str) -> Optional[str]:
@@ -45,20 +43,29 @@ def cache_path(url: str) -> str:
     return osp.join(cache_dir(), osp.basename(url.split('?')[0]))
 
 
-def pretrained_sources(cfg: Config) -> List[Tuple[str, str]]:
-    """``(config key, checkpoint)`` of every ``Pretrained`` init_cfg of the model and its
-    parts (what training loads before the first step)."""
+def pretrained_inits(cfg: Config, config: str) -> List[Tuple[str, str, dict]]:
+    """``(config key, model part, init_cfg)`` of every ``Pretrained`` init_cfg of the model and
+    its parts (what training loads before the first step; the one walker of the project). An
+    empty checkpoint is one :class:`UserError` line naming ``config`` and the key."""
+    from ..configcheck import model_parts, module_of
     found = []
-    model = cfg.get('model') or {}
-    parts = [('model', model)] + [(f'model.{k}', v) for k, v in model.items()
-                                  if isinstance(v, dict)]
-    for path, part in parts:
+    for path, part in [('model', cfg.get('model') or {})] + list(model_parts(cfg)):
         inits = part.get('init_cfg')
-        for i, init in enumerate(inits if isinstance(inits, (list, tuple)) else [inits]):
-            if isinstance(init, dict) and init.get('type') == 'Pretrained' \
-                    and init.get('checkpoint'):
-                found.append((f'{path}.init_cfg.checkpoint', init['checkpoint']))
+        inits = inits if isinstance(inits, (list, tuple)) else [inits]
+        for i, init in enumerate(inits):
+            if not (isinstance(init, dict) and init.get('type') == 'Pretrained'):
+                continue
+            where = f'{path}.init_cfg' + (f'[{i}]' if len(inits) > 1 else '') + '.checkpoint'
+            if not init.get('checkpoint'):
+                raise UserError(f'{config}: {where} is not set; give the pretrained weights or '
+                                f'set {path}.init_cfg=None')
+            found.append((where, module_of(path), init))
     return found
+
+
+def pretrained_sources(cfg: Config, config: str) -> List[Tuple[str, str]]:
+    """``(config key, checkpoint)`` of every ``Pretrained`` init_cfg (:func:`pretrained_inits`)."""
+    return [(where, init['checkpoint']) for where, _, init in pretrained_inits(cfg, config)]
 
 
 def describe(source: str) -> str:
@@ -79,7 +86,7 @@ def config_urls(configs: Iterable[str]) -> Dict[str, List[str]]:
     from ..config import load_config
     urls: Dict[str, List[str]] = {}
     for config in configs:
-        for _, source in pretrained_sources(load_config(config)):
+        for _, source in pretrained_sources(load_config(config), config):
             url = resolve_url(source)
             if url:
                 urls.setdefault(url, []).append(osp.basename(config))
@@ -89,7 +96,8 @@ def config_urls(configs: Iterable[str]) -> Dict[str, List[str]]:
 def fetch(url: str, source: Optional[str] = None) -> Tuple[str, bool]:
     """Put ``url``'s file into the cache (from ``source``, a folder or base URL with the same
     file name, when given); returns (path, whether it was fetched now). Written to a
-    temporary name and renamed: an interrupted download leaves nothing under the final name."""
+    temporary name and renamed (:func:`~psa_pose.utils.download`): an interrupted download
+    leaves nothing under the final name."""
     path = cache_path(url)
     if osp.isfile(path):
         return path, False
@@ -99,11 +107,6 @@ def fetch(url: str, source: Optional[str] = None) -> Tuple[str, bool]:
         origin = origin.rstrip('/') + '/' + name
     else:
         origin = url
-    try:
-        with urllib.request.urlopen(origin, timeout=60) as response, \
-                atomic_path(path) as tmp, open(tmp, 'wb') as f:
-            shutil.copyfileobj(response, f, length=1 << 20)
-    except OSError as e:             # URLError, HTTPError, a missing file:// file
-        raise UserError(f'{origin}: cannot be fetched ({e}); check the network or --source, '
-                        f'or copy {name} into {osp.dirname(path)}') from None
+    download(origin, path, fix=f'check the network or --source, or copy {name} into '
+                               f'{osp.dirname(path)}')
     return path, True

@@ -96,7 +96,7 @@ def _first_reaching(npig: np.ndarray, rec_thrs: np.ndarray) -> np.ndarray:
     return np.where((down >= 0) & (down / n >= rec_thrs[None]), down, v)
 
 
-def _accumulate_group(g: _Group, counts: np.ndarray, rec_thrs: np.ndarray
+def accumulate_group(g: _Group, counts: np.ndarray, rec_thrs: np.ndarray
                       ) -> Tuple[np.ndarray, np.ndarray]:
     """precision (B, T, R) and recall (B, T) of one group for count vectors (B, I)."""
     num_b = len(counts)
@@ -147,7 +147,7 @@ def accumulate(ie: ImageEval, counts: np.ndarray, chunk_elems: int = 4_000_000
         step = max(1, chunk_elems // max(1, g.tp.size))
         for s in range(0, num_b, step):
             precision[s:s + step, :, :, k, a], recall[s:s + step, :, k, a] = \
-                _accumulate_group(g, counts[s:s + step], ie.rec_thrs)
+                accumulate_group(g, counts[s:s + step], ie.rec_thrs)
     out = {}
     for name, iou, area, is_ap in _SUMMARY:
         a = ie.area_labels.index(area)

@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -87,21 +87,30 @@ def make_results(gt: dict, noise: float, seed: int = 0, miss: float = 0.05,
     return out
 
 
+def write_inputs(folder: str, num_images: int, num_people: int, seed: int,
+                 false_per_image: float = 0.3) -> Tuple[dict, str, List[str]]:
+    """The generated ground truth and the baseline's and PSA's results files in ``folder``:
+    ``(gt, gt_file, [baseline_file, psa_file])``."""
+    gt = make_gt(num_images, num_people, seed)
+    gt_file = os.path.join(folder, 'gt.json')
+    with open(gt_file, 'w') as f:
+        json.dump(gt, f)
+    files = []
+    for name, noise, s in (('baseline', 0.05, seed + 1), ('psa', 0.048, seed + 2)):
+        files.append(os.path.join(folder, f'{name}.json'))
+        with open(files[-1], 'w') as f:
+            json.dump(make_results(gt, noise, s, false_per_image=false_per_image), f)
+    return gt, gt_file, files
+
+
 def run(num_images: int, num_people: int, resamples: int, seed: int,
         false_per_image: float = 0.3) -> Dict:
     """Generate, evaluate once per model, bootstrap; the timings in seconds and the result."""
-    gt = make_gt(num_images, num_people, seed)
     with tempfile.TemporaryDirectory() as tmp:
-        gt_file = os.path.join(tmp, 'gt.json')
-        with open(gt_file, 'w') as f:
-            json.dump(gt, f)
-        files = []
-        for name, noise, s in (('baseline', 0.05, seed + 1), ('psa', 0.048, seed + 2)):
-            files.append(os.path.join(tmp, f'{name}.json'))
-            with open(files[-1], 'w') as f:
-                json.dump(make_results(gt, noise, s, false_per_image=false_per_image), f)
+        gt, gt_file, files = write_inputs(tmp, num_images, num_people, seed, false_per_image)
         t0 = time.perf_counter()
-        evals = [bs.image_eval(run_cocoeval(gt_file, path)) for path in files]
+        # make_results misses people on purpose, and so whole images now and then
+        evals = [bs.image_eval(run_cocoeval(gt_file, path, partial=True)) for path in files]
         t1 = time.perf_counter()
         boot = bs.paired_bootstrap([[evals[0]], [evals[1]]], resamples, seed=0)
         t2 = time.perf_counter()

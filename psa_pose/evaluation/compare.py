@@ -27,11 +27,13 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from .. import zoo
-from ..config import load_config, measure, parse_name
+from ..config import evaluators, load_config, measure, parse_name
 from .metrics import REPORTED as METRICS
 from .metrics import normalize_metrics
 from .published import paper_row
-from ..utils import UserError, atomic_path, read_json, write_json
+from ..utils import (UserError, atomic_path, check_outputs, one_line_errors, read_json,
+                     write_json)
+from .run_record import recorded_file
 from . import bootstrap as bs
 
 _SEED_DIR = re.compile(r'^seed-(\d+)$')
@@ -92,16 +94,17 @@ def _gt_from_config(config_file: Optional[str]) -> Optional[str]:
         cfg = load_config(config_file)
     except UserError:
         return None
-    evaluator = cfg.get('test_evaluator')
-    if isinstance(evaluator, list):
-        evaluator = evaluator[0] if evaluator else None
-    ann = evaluator.get('ann_file') if evaluator else None
+    found = evaluators(cfg)
+    ann = found[0].get('ann_file') if found else None
     return ann if ann and osp.isfile(ann) else None
 
 
 def load_run(path: str, seed: Optional[int] = None) -> dict:
-    """One run: ``{'config', 'source', 'metrics', 'config_file', 'results', 'gt', 'seed'}``;
-    ``results`` / ``gt`` (its COCO results file and ground truth) are None where unknown."""
+    """One run: ``{'config', 'source', 'metrics', 'config_file', 'results', 'gt', 'seed',
+    'partial'}``; ``results`` / ``gt`` (its COCO results file and ground truth) are None where
+    unknown; an experiment folder's are the files its ``metrics.json`` records
+    (:mod:`psa_pose.evaluation.run_record`), read only inside the folder; ``partial``: test.py
+    made the results on detected boxes, which may leave images out."""
     if not osp.exists(path):
         raise UserError(f'{path}: no such file or folder')
     # a work dir holds the config mmengine dumped; it names the run when the metrics do not
@@ -109,6 +112,7 @@ def load_run(path: str, seed: Optional[int] = None) -> dict:
     dumped = sorted(glob.glob(osp.join(folder, '*.py')))
     config_file = dumped[0] if dumped else None
     results = gt = None
+    partial = False
     if osp.isdir(path):
         metrics_json = osp.join(path, 'metrics.json')
         logs = sorted(glob.glob(osp.join(path, '*', 'vis_data', 'scalars.json')))
@@ -133,13 +137,15 @@ def load_run(path: str, seed: Optional[int] = None) -> dict:
             config = osp.splitext(osp.basename(config_file))[0]
         if seed is None and isinstance(data.get('seed'), int):
             seed = data['seed']
-        results = data.get('coco_results')
         if osp.isdir(path):
-            results = results if results and osp.isfile(results) else None
-            beside = osp.join(path, 'results.json')
-            results = results or (beside if osp.isfile(beside) else None)
-            gt = data.get('ann_file') or _gt_from_config(config_file)
-            gt = gt if gt and osp.isfile(gt) else None
+            # only the folder's own files, checked against their recorded sha256
+            results = recorded_file(data, 'coco_results', path, source, within=True)
+            if results is None and 'coco_results' not in data:
+                beside = osp.join(path, 'results.json')     # a hand-made folder
+                results = beside if osp.isfile(beside) else None
+            gt = recorded_file(data, 'ann_file', path, source, within=False) or \
+                _gt_from_config(config_file)
+            partial = bool(data.get('partial_results'))
         else:
             results = None          # a bare metrics JSON: its numbers, no interval
     if 'AP' not in metrics:
@@ -152,7 +158,8 @@ def load_run(path: str, seed: Optional[int] = None) -> dict:
     except ValueError as e:
         raise UserError(f'{source}: config {e}') from None
     return {'config': config, 'source': source, 'metrics': metrics, 'config_file': config_file,
-            'results': results if gt else None, 'gt': gt if results else None, 'seed': seed}
+            'results': results if gt else None, 'gt': gt if results else None, 'seed': seed,
+            'partial': partial}
 
 
 def load_runs(path: str) -> List[dict]:
@@ -174,7 +181,36 @@ def load_runs(path: str) -> List[dict]:
     return [load_run(path, seed=int(m[1]) if m else None)]
 
 
-def runs_from_results(gt: str, results: List[str]) -> List[dict]:
+def check_pair(baseline_file: str, psa_file: str) -> None:
+    """What the comparison will need of two configs' names, checked before anything is trained:
+    both follow the naming rule, and the second is a PSA variant whose baseline is the first
+    (compare_ap.py pairs runs by these names). One-line :class:`UserError` otherwise."""
+    names = {}
+    for role, path in (('baseline', baseline_file), ('PSA', psa_file)):
+        name = osp.splitext(osp.basename(path))[0]
+        try:
+            names[role] = parse_name(name)
+        except ValueError as e:
+            raise UserError(f'{path}: the {role} config {e}; compare_ap.py pairs the runs by '
+                            f'their config names: rename the file (nothing was trained)') from None
+    base, psa = names['baseline'], names['PSA']
+    if base.psa:
+        raise UserError(f'{baseline_file}: the baseline config has a PSA tag (-psa-{base.psa}); '
+                        f'pass the baseline first, then its PSA variant (nothing was trained)')
+    if not psa.psa or psa.baseline != base.name:
+        raise UserError(f'{psa_file}: not a PSA variant of {base.name} (its baseline by name is '
+                        f'{psa.baseline}); pass a baseline and its own PSA variant (nothing was '
+                        f'trained)')
+
+
+def check_pair_main(argv: List[str]) -> int:
+    """``python -c`` entry of scripts/compare_train.sh: exit 0, or one line and exit 2."""
+    with one_line_errors():
+        check_pair(*argv)
+    return 0
+
+
+def runs_from_results(gt: str, results: List[str], partial: bool = False) -> List[dict]:
     """``--gt/--results`` inputs as runs; names from the file names."""
     if len(results) < 2:
         raise UserError('--results needs at least two COCO results files, the baseline first')
@@ -185,7 +221,7 @@ def runs_from_results(gt: str, results: List[str]) -> List[dict]:
     if len(set(names)) < len(names):
         names = [f'{n} ({i + 1})' for i, n in enumerate(names)]
     return [{'config': n, 'source': p, 'metrics': None, 'config_file': None, 'results': p,
-             'gt': gt, 'seed': None} for n, p in zip(names, results)]
+             'gt': gt, 'seed': None, 'partial': partial} for n, p in zip(names, results)]
 
 
 def _cost(run: dict, results: Dict[str, dict]) -> Dict[str, Optional[float]]:
@@ -249,7 +285,8 @@ def _evaluate(seeds: List[dict], cache: Dict[str, bs.ImageEval], gt_cache: dict)
             gt_cache[r['gt']] = read_gt(r['gt'])
         # COCOeval writes 'ignore' into the annotations: each evaluation gets its own copy
         gt = copy.deepcopy(gt_cache[r['gt']])
-        cache[r['results']] = bs.image_eval(run_cocoeval(r['gt'], r['results'], gt=gt))
+        cache[r['results']] = bs.image_eval(run_cocoeval(r['gt'], r['results'], gt=gt,
+                                                         partial=r.get('partial', False)))
 
 
 def compare(runs: List[dict], resamples: int = 1000, seed: int = 0,
@@ -472,9 +509,27 @@ def plot(rows: List[dict], path: str) -> None:
     plt.close(fig)
 
 
+def output_paths(out_dir: str) -> Dict[str, str]:
+    """compare.md, compare.csv, compare.json and compare.png in ``out_dir``, by extension."""
+    return {ext: osp.join(out_dir, f'compare.{ext}') for ext in ('md', 'csv', 'json', 'png')}
+
+
+def check_out_dir(out_dir: str, runs: List[dict]) -> None:
+    """Refuse (one line) an ``--out-dir`` whose outputs would replace a file of the runs."""
+    labels = {'source': 'input', 'results': 'COCO results', 'gt': 'ground truth',
+              'config_file': 'config'}
+    inputs = {}
+    for r in runs:
+        for key, label in labels.items():
+            if r.get(key):
+                inputs.setdefault(f'the {label} of {r["config"]}', r[key])
+    for path in output_paths(out_dir).values():
+        check_outputs({'--out-dir': path}, inputs)
+
+
 def write_outputs(rows: List[dict], out_dir: str) -> Dict[str, str]:
     """compare.md, compare.csv, compare.json and compare.png in ``out_dir``."""
-    paths = {ext: osp.join(out_dir, f'compare.{ext}') for ext in ('md', 'csv', 'json', 'png')}
+    paths = output_paths(out_dir)
     json.dumps(rows, allow_nan=False)          # only valid JSON: inputs were checked finite
     with atomic_path(paths['md']) as tmp, open(tmp, 'w') as f:
         f.write(markdown(rows) + '\n\n' + explain(rows) + '\n')

@@ -73,6 +73,13 @@ MMPOSE_AP: Dict[str, float] = {
     'td-hm_hrnet-w32_udp-8xb64-210e_coco-384x288': 0.768,
     'td-hm_hrnet-w48_udp-8xb32-210e_coco-256x192': 0.768,
     'td-hm_hrnet-w48_udp-8xb32-210e_coco-384x288': 0.773,
+    # issue 23's WithPSA baselines (mmpose's resnetv1d_coco.yml, resnext_coco.yml and
+    # rtmpose_coco.yml)
+    'td-hm_resnetv1d50_8xb64-210e_coco-256x192': 0.722,
+    'td-hm_resnext50_8xb64-210e_coco-256x192': 0.715,
+    'rtmpose-t_8xb256-420e_coco-256x192': 0.682,
+    'rtmpose-s_8xb256-420e_coco-256x192': 0.716,
+    'rtmpose-m_8xb256-420e_coco-256x192': 0.746,
 }
 
 

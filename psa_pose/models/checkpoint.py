@@ -30,6 +30,29 @@ from ..utils import UserError, first_line, sha256_of
 PUBLISHED = re.compile(r'-(?P<sha>[0-9a-f]{8})_(?P<date>\d{8})\.pth$')
 
 
+def checkpoint_globals() -> List[type]:
+    """What training checkpoints hold besides tensors, for ``torch.load(weights_only=True)``:
+    mmengine's own allow-list (its ``HistoryBuffer``, numpy arrays and the float64/int64
+    dtypes) plus numpy's other numeric dtype classes (the message hub's logged scalars carry
+    e.g. ``UInt8DType``). Data types only: nothing that runs code when unpickled."""
+    import numpy as np
+    from mmengine.runner.checkpoint import get_torch_safe_globals
+    numeric = np.typecodes['AllInteger'] + np.typecodes['AllFloat'] + '?'
+    return list(dict.fromkeys([*get_torch_safe_globals(),
+                               *(type(np.dtype(code)) for code in numeric)]))
+
+
+def allow_checkpoint_globals() -> None:
+    """Add :func:`checkpoint_globals` to torch's safe globals (once, at import of the
+    package), so that mmengine's loader (test, resume, ``load_from``) reads our checkpoints
+    with ``weights_only=True`` instead of warning "Could not safely load weights" and falling
+    back to full unpickling."""
+    torch.serialization.add_safe_globals(checkpoint_globals())
+
+
+allow_checkpoint_globals()
+
+
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint lacks keys of the model (beyond the PSA keys) or has other shapes."""
 
@@ -150,9 +173,18 @@ def load_checkpoint_report(model: nn.Module, filename: str, prefix: Optional[str
     ``open-mmlab://``, http) into ``model`` with :func:`load_state_dict_report`.
 
     ``prefix`` (e.g. ``'backbone.'``) loads only the keys under it, stripped, as mmengine's
-    ``Pretrained`` init does: a full pose model's checkpoint can initialise a backbone.
+    ``Pretrained`` init does: a full pose model's checkpoint can initialise a backbone. A local
+    file is read as every entry point reads one (:func:`load_checkpoint_file`: a release's
+    sha256, a truncated or foreign file are one line); URLs and ``torchvision://`` through
+    mmengine, which downloads them.
     """
-    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
+    if '://' in filename:
+        checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
+    else:
+        named = '(init_cfg Pretrained checkpoint)'
+        verify_published(filename)
+        checkpoint = load_checkpoint_file(filename, named)
+        tensors_of(checkpoint, filename, named)
     state_dict = state_dict_from(checkpoint, filename, prefix)
     return load_state_dict_report(model, state_dict, source=filename, strict=strict)
 

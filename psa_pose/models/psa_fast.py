@@ -18,7 +18,9 @@ product that follows it.
 
 Training goes through plain autograd. Inside :func:`recompute_psa_outputs` (the PSA backbones
 train in it) a block's output is not kept for the next layer's backward but recomputed from the
-block's input and its two small gates, which autograd keeps anyway.
+block's input and its two small gates, which autograd keeps anyway. Under ``torch.compile`` the
+same saving comes from computing the output inside ``torch.utils.checkpoint``, which
+AOTAutograd's partitioner recomputes in backward instead of saving (docs/gpu.md).
 
 Why no hand-written backward. Until this module existed the fast path had one (an
 ``autograd.Function`` that added the five full-size gradients of X as one element-wise term and
@@ -46,7 +48,12 @@ as long, every mode (``ch``/``sp`` included) has the same path, and ONNX export 
 
 Numerics: the softmaxes, the LayerNorms and ``W_z`` run in float32 even under fp16/bf16
 autocast (N x C or N x HW tensors: this costs nothing and cannot overflow); the full-resolution
-products run in the input's dtype and memory format.
+products run in the input's dtype and memory format. The one reduction the factoring changes,
+the spatial logits ``(W_v^T q)^T X`` (a sum over C that the direct path splits into C/2
+rounded projections ``W_v X`` and a float32 sum), goes through :func:`low_precision_product`:
+scaled so that it fits in float16 wherever ``W_v X`` does, and with the weight split in two so
+that it is as precise as the direct path (tests: ``test_fast_as_robust_as_direct_in_low_
+precision``; the rule and the measured errors: docs/gpu.md).
 """
 import contextlib
 import contextvars
@@ -54,6 +61,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 from torch.utils.weak import WeakIdKeyDictionary
 
 if TYPE_CHECKING:
@@ -94,6 +102,38 @@ def _channel_mlp(block: 'PolarizedSelfAttention', context: torch.Tensor) -> torc
     return z.sigmoid()
 
 
+def low_precision_product(w: torch.Tensor, x3: torch.Tensor) -> torch.Tensor:
+    """``w^T x`` per sample, ``(N, C)`` float32 weights against ``x3`` ``(N, C, HW)`` in
+    float16/bfloat16, as float32 ``(N, 1, HW)``, for a sum that feeds a sigmoid (paper: the
+    spatial logits ``(W_v^T softmax(q))^T X``). It runs in ``x3``'s dtype, with no float32 copy:
+
+    - range: the weights are a convex combination of ``W_v``'s rows (times ``A_ch <= 1``), so
+      ``|w^T x| <= max_c |(W_v X)_c|``: finite wherever the direct path's projection is;
+    - precision: the direct path rounds each of C/2 projections and averages the errors away;
+      one rounding of the combined weight would not (14x its error in bfloat16, measured), so
+      ``w`` goes as ``hi + lo``, two rows of one ``bmm`` (one pass over ``x3``): about 16
+      significant bits instead of 8.
+    """
+    hi = w.to(x3.dtype)
+    lo = (w - hi.float()).to(x3.dtype)
+    both = torch.bmm(torch.stack([hi, lo], 1), x3).float()                          # N, 2, HW
+    return both[:, :1] + both[:, 1:]
+
+
+def float32_input(x3: torch.Tensor, grad: bool) -> torch.Tensor:
+    """``x3`` in float32, for the sums over C that feed a softmax over HW (the released
+    code's spatial branch): there an absolute error of a logit is the relative error of its
+    weight, and a float16/bfloat16 result is rounded relative to the whole sum, where the
+    direct path sums C/2 rounded projections in float32 (measured: 15x its error, official
+    sp at C = 192, bfloat16). Costs a float32 copy of the input per official block; inside
+    :func:`recompute_psa_outputs` autograd keeps the input instead and casts again."""
+    x32 = x3.float()
+    outputs = None if torch.compiler.is_compiling() else _ACTIVE.get()
+    if grad and outputs is not None:
+        outputs.recipes[x32] = _Float32Recipe(x3.detach())
+    return x32
+
+
 def gated_product(x: torch.Tensor, a_ch: Optional[torch.Tensor], a_sp: Optional[torch.Tensor],
                   mode: str) -> torch.Tensor:
     """The block's output from its input and gates (each in x's dtype, or None where the mode
@@ -131,6 +171,18 @@ class _OutputRecipe:
         return gated_product(self.x, self.a_ch, self.a_sp, self.mode)
 
 
+class _Float32Recipe:
+    """A float32 copy of a block's input, to be cast again for a later backward."""
+
+    __slots__ = ('x', )
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+
+    def __call__(self) -> torch.Tensor:
+        return self.x.float()
+
+
 class _RecomputedOutputs:
     """The fast outputs made inside one :func:`recompute_psa_outputs` context, by identity;
     an entry goes when its output tensor does."""
@@ -143,7 +195,7 @@ class _RecomputedOutputs:
 
     @staticmethod
     def unpack(saved: object) -> torch.Tensor:
-        return saved() if isinstance(saved, _OutputRecipe) else saved
+        return saved() if isinstance(saved, (_OutputRecipe, _Float32Recipe)) else saved
 
 
 _ACTIVE: contextvars.ContextVar[Optional[_RecomputedOutputs]] = \
@@ -220,8 +272,9 @@ def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor,
             w_v = _weight(block.sp_v, grad)                                     # C/2, C
             if block.spatial_softmax == 'value':
                 # softmax over HW of each channel of W_v Z: W_v Z in full, but not Z
-                w_vz = (w_v * a_ch[:, None]).to(dtype)                          # N, C/2, C
-                v = torch.bmm(w_vz, x3).softmax(-1, dtype=acc)                  # N, C/2, HW
+                x_v, w_vz = (float32_input(x3, grad), w_v * a_ch[:, None]) if low else \
+                    (x3, w_v * a_ch[:, None])
+                v = torch.bmm(w_vz, x_v).softmax(-1)                            # N, C/2, HW
                 a_sp = torch.bmm(q_sp[:, None], v)
             else:
                 if block.spatial_softmax == 'query':
@@ -229,15 +282,12 @@ def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor,
                 w_x = q_sp @ w_v                       # W_v^T q: N, C
                 if mode == 's':
                     w_x = w_x * a_ch                   # (W_v^T q)^T (A_ch * X)
-                if dtype == torch.float16:
-                    # the logits can pass float16's range (official: the query is not
-                    # normalised) where the direct path has them in float32: scale w_x to 1
-                    scale = w_x.abs().amax(-1, keepdim=True).clamp_min(1e-12)
-                    a_sp = torch.bmm((w_x / scale).to(dtype)[:, None], x3)
-                    a_sp = a_sp.to(acc) * scale[:, None]
+                if low and block.spatial_softmax == 'logits':
+                    a_sp = torch.bmm(w_x[:, None], float32_input(x3, grad))
+                elif low:
+                    a_sp = low_precision_product(w_x, x3)
                 else:
-                    a_sp = torch.bmm((w_x.to(dtype) if low else w_x)[:, None], x3)  # N,1,HW
-                    a_sp = a_sp.to(acc) if low else a_sp
+                    a_sp = torch.bmm(w_x[:, None], x3)                          # N, 1, HW
                 if block.spatial_softmax == 'logits':
                     a_sp = a_sp.softmax(-1)
             a_sp = a_sp.sigmoid()
@@ -247,8 +297,12 @@ def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor,
         a_sp = (a_sp.to(dtype) if low else a_sp).view(n, 1, h, w)
     if inplace and not grad:
         return gated_product_(x, a_ch, a_sp, mode)
+    if grad and torch.compiler.is_compiling():
+        # the compiled twin of recompute_psa_outputs: a checkpointed region's outputs are
+        # recomputed in backward, for the next conv too, instead of saved (AOTAutograd's
+        # partitioner would otherwise keep this full-size output)
+        return checkpoint(gated_product, x, a_ch, a_sp, mode, use_reentrant=False)
     out = gated_product(x, a_ch, a_sp, mode)
-    # under torch.compile, AOTAutograd chooses what to save and what to recompute itself
     outputs = None if torch.compiler.is_compiling() else _ACTIVE.get()
     if grad and outputs is not None:
         outputs.recipes[out] = _OutputRecipe(

@@ -3,7 +3,7 @@
 import argparse
 from typing import List, Optional
 
-from mmengine.config import DictAction
+from ..config import add_cfg_options
 
 from ..deploy import export, sdk
 from ..deploy.export import DEFAULT_OPSET, TOLERANCE, export_onnx
@@ -30,7 +30,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='people to check on (default: %(default)s)')
     parser.add_argument('--tolerance', type=float, default=TOLERANCE,
                         help='largest allowed |onnxruntime - pytorch| (default: %(default)s)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     with one_line_errors():
         run = sdk.export_sdk if args.sdk else export_onnx

@@ -1,10 +1,9 @@
-"""Parameters and GFLOPs of a config's model (mmengine's counter; see psa_pose.measure)."""
+"""Parameters and GFLOPs of a config's model (mmengine's counter; see psa_pose.config.measure)."""
 import argparse
 import os.path as osp
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
+from ..config import add_cfg_options, input_hw, load_config, measure
 from ..utils import UserError, one_line_errors
 
 
@@ -13,10 +12,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('config', help='config file path')
     parser.add_argument('--input-shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='input height and width (default: the config codec\'s input size)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
-    from ..config import input_hw, load_config, measure
     with one_line_errors():
         cfg = load_config(args.config, args.cfg_options)
         hw = tuple(args.input_shape) if args.input_shape else input_hw(cfg)

@@ -4,10 +4,12 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from ..config import load_config
+from ..config import add_cfg_options, default_work_dir, load_config
 from ..engine import add_safety_hooks, last_checkpoint
+from ..engine.preemption import set_command
+from ..engine.workdir import holding_work_dir
 from ..utils import UserError, one_line_errors
 from ..engine.preflight import checked_runner
 from ..engine.runner import build_runner, end_distributed, parse_with_launcher
@@ -31,9 +33,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='torch.compile the training step (mmengine\'s compile setting)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual batch size over the config\'s')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value (e.g. '
-                        'model.backbone.init_cfg.checkpoint=/path/to/weights.pth)')
+    add_cfg_options(parser)
     parser.add_argument('--check', action='store_true',
                         help='only run the pre-flight checks and print what the run would use '
                         '(data, detections, pretrained weights); exit 0 or one-line errors')
@@ -43,10 +43,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """The command line over the config, as mmpose's tools/train.py does."""
     cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
         import torch
         if not torch.cuda.is_available():
@@ -82,8 +79,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 from ..engine.check_run import check_only
                 return check_only(cfg, args.config, 'train')
             use_checked_loading(cfg, args.skip_bad_images)
-            runner = checked_runner(add_safety_hooks(cfg), args.config,
-                                    build_runner, 'train')
+            add_safety_hooks(cfg)
+            set_command(cfg, [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+            runner = checked_runner(cfg, args.config,
+                                    holding_work_dir(build_runner, 'training'), 'train')
             runner.train()          # a NaN/inf loss: one line (engine.NonFiniteLossError)
             end_distributed()
         except ImageDecodeError as e:

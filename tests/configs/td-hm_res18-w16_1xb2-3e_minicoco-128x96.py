@@ -11,4 +11,5 @@ model = dict(
     backbone=dict(stem_channels=16, base_channels=16),
     head=dict(in_channels=128, deconv_out_channels=(32, 32, 32)))
 train_cfg = dict(max_epochs=3, val_interval=3)
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='FaultInjectionHook')]
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='FaultInjectionHook'),
+                dict(type='FaultBeforeBestHook')]

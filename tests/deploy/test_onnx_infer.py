@@ -115,7 +115,7 @@ def test_script_runs_without_torch_or_mmpose(res18_onnx, mini_coco, tmp_path):
     boxes, _ = coco_people(mini_coco)[image]
     out = tmp_path / 'kpts.json'
     block = ("import runpy, sys; sys.modules.update(dict.fromkeys(['torch', 'mmpose', "
-             "'mmengine', 'mmcv', 'psa_pose'])); sys.argv = sys.argv[1:]; "
+             "'mmengine', 'mmcv', 'mmcv_ops_placeholder'])); sys.argv = sys.argv[1:]; "
              "runpy.run_path(sys.argv[0], run_name='__main__')")
     script = os.path.join(REPO, 'scripts', 'onnx_infer.py')
     run_script(sys.executable, '-c', block, script, onnx_file, image, '--bboxes',
@@ -129,3 +129,39 @@ def test_script_runs_without_torch_or_mmpose(res18_onnx, mini_coco, tmp_path):
                      cwd=tmp_path, check=False)
     assert (bad.returncode, bad.stderr) == (2, 'error: [[1, 2, 0, 4]]: boxes must be '
                                             '[[x, y, w, h], ...] with w, h > 0\n')
+
+
+def test_undecodable_images_are_refused(tmp_path):
+    """A truncated JPEG: cv2.imread would give its first rows over grey; refused as demo.py
+    refuses it. A whole one decodes to the pixels cv2.imread gives."""
+    import cv2
+    import numpy as np
+
+    from psa_pose.deploy.onnx_infer import DeployError, read_image
+    rng = np.random.default_rng(0)
+    ok, encoded = cv2.imencode('.jpg', rng.integers(0, 255, (120, 160, 3), np.uint8))
+    whole = tmp_path / 'whole.jpg'
+    whole.write_bytes(encoded.tobytes())
+    assert np.array_equal(read_image(str(whole)), cv2.imread(str(whole)))
+    cut = tmp_path / 'cut.jpg'
+    cut.write_bytes(encoded.tobytes()[:len(encoded) // 3])
+    assert cv2.imread(str(cut)) is not None              # what onnx_infer used to run on
+    for path in (cut, tmp_path / 'empty.jpg'):
+        path.touch()
+        with pytest.raises(DeployError) as err:
+            read_image(str(path))
+        assert str(err.value) == (f'{path}: cannot be decoded as an image (the file is '
+                                  f'corrupt, truncated or not an image); give a JPEG or PNG '
+                                  f'file')
+
+
+def test_a_box_outside_the_image_is_named():
+    import numpy as np
+
+    from psa_pose.deploy.onnx_infer import box_outside
+    inside = np.array([[0, 0, 10, 10], [630, 400, 50, 50], [-5, -5, 6, 6]], np.float32)
+    assert box_outside(inside, 640, 425) is None
+    for box in ([640, 0, 10, 10], [0, 425, 10, 10], [-10, 0, 10, 10], [0, -20, 5, 20]):
+        assert box_outside(np.array([inside[0], box]), 640, 425) == (
+            f'box #1 [{box[0]:g}, {box[1]:g}, {box[2]:g}, {box[3]:g}] lies outside the 640x425 '
+            f'image; were the boxes made for another image (or given as x1, y1, x2, y2)?')

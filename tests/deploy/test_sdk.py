@@ -13,7 +13,7 @@ from psa_pose.deploy.onnx_infer import sdk_boxes
 from tests.conftest import REPO, run_script
 from tests.deploy.conftest import RES18_PSA, SYNTH, fitted_checkpoint, random_checkpoint
 from tests.deploy.test_onnx_infer import coco_people
-from tests.tools.test_export_onnx import SMALL_HRNET, _cli
+from tests.deploy.test_export import SMALL_HRNET, _cli
 
 runtime = pytest.importorskip('mmdeploy_runtime', reason='mmdeploy-runtime is not installed '
                               '(requirements-export.txt)')
@@ -238,11 +238,11 @@ def test_a_missing_runtime_is_one_line(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow           # one export
-def test_above_tolerance_leaves_nothing(tmp_path, tiny_coco):
+def test_above_tolerance_leaves_nothing(tmp_path, tiny_coco, capsys):
     ckpt = random_checkpoint(RES18_PSA, str(tmp_path / 'm.pth'))
-    out = _cli(RES18_PSA, ckpt, '--sdk', tmp_path / 'sdk', '--input-shape', '96', '64',
+    out = _cli(capsys, RES18_PSA, ckpt, '--sdk', tmp_path / 'sdk', '--input-shape', '96', '64',
                '--check-ann', os.path.join(tiny_coco, 'test_coco.json'), '--check-samples', '2',
-               '--tolerance', '0', cwd=tmp_path)
+               '--tolerance', '0')
     assert out.returncode == 2
     line = out.stderr.strip().splitlines()[-1]
     assert line.startswith(f'error: {tmp_path / "sdk"}: onnxruntime differs from PyTorch by ')

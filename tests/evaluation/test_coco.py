@@ -73,7 +73,7 @@ def test_cli_writes_metrics(tiny_coco, tmp_path, capsys):
     ('{"a": 1', 'not valid JSON'),
     ('[{"image_id": 1}]', 'result #0 is not a COCO keypoint result'),
     ('[{"image_id": 785, "category_id": 1, "keypoints": [1, 2, 2], "score": 1}]',
-     'result #0 has 3 keypoint values, 17 keypoints need 51; were the results made by a model '
+     'result #0 (image_id 785) has 3 keypoint values, 17 keypoints need 51; were the results made by a model '
      'of another dataset?'),
     (json.dumps([{'image_id': 7, 'category_id': 1, 'keypoints': [1, 2, 2] * 17, 'score': 1}]),
      'image_id 7 is not in'),

@@ -77,3 +77,31 @@ def test_prefix_that_matches_nothing(baseline_ckpt):
     path, _ = baseline_ckpt
     with pytest.raises(CheckpointMismatchError, match="has no keys under prefix 'neck.'"):
         load_checkpoint_report(build_pose_model(W32, dict(mode='p')), path, prefix='neck')
+
+
+def test_training_checkpoints_load_safely_without_the_warning(tmp_path, monkeypatch):
+    """What a training checkpoint holds besides tensors (mmengine's message hub with numpy
+    scalars of several dtypes, numpy arrays) loads with weights_only=True: mmengine's loader
+    neither warns 'Could not safely load weights' nor falls back to full unpickling."""
+    import numpy as np
+    from mmengine.logging import MessageHub
+    from mmengine.runner import checkpoint as mm_checkpoint
+
+    from psa_pose.models.checkpoint import checkpoint_globals
+    hub = MessageHub('test_safe_load')
+    hub.update_scalar('train/loss', 0.5)
+    hub.update_info('best_score', np.float32(0.25))
+    ckpt = {'meta': {'seed': np.int64(7), 'flags': np.array([1, 2], np.uint8),
+                     'flag': np.uint8(3), 'ok': np.bool_(True), 'h': np.float16(1.5)},
+            'state_dict': {'w': torch.ones(2)}, 'message_hub': hub.state_dict()}
+    path = tmp_path / 'epoch_1.pth'
+    torch.save(ckpt, path)
+    logged = []
+    monkeypatch.setattr(mm_checkpoint, 'print_log', lambda msg, **kw: logged.append(msg))
+    loaded = mm_checkpoint._safe_torch_load(str(path), map_location='cpu')
+    assert logged == []
+    assert loaded['meta']['flag'] == 3 and loaded['meta']['flags'].dtype == np.uint8
+    assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+    # beyond mmengine's own allow-list, only numpy's dtype classes
+    added = set(checkpoint_globals()) - set(mm_checkpoint.get_torch_safe_globals())
+    assert added and all(issubclass(g, np.dtype) for g in added)

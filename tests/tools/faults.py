@@ -7,13 +7,27 @@ these is set (E = epoch, B = batch within it, both counted from 1 as the log doe
 * ``PSA_FAULT_KILL_IN_WRITE=E:NAME``: while epoch E's checkpoint is saved, the first file
   opened for writing whose name contains NAME gets half its data, then the process is
   SIGKILLed -- a kill in the middle of writing that file.
+* ``PSA_FAULT_ENOSPC_IN_WRITE=E:NAME``: the same, except that the write then fails as on a
+  full disk (``OSError`` ``ENOSPC``) instead of killing the process.
 * ``PSA_FAULT_NAN_BEFORE=E:B``: fill the first conv's weight with NaN before batch B of
   epoch E, so that batch's loss is NaN.
 * ``PSA_FAULT_NAN_AFTER=E:B``: the same after batch B (after its loss was checked).
 * ``PSA_FAULT_SIGINT_AFTER=E:B``: send the process SIGINT (what Ctrl-C sends) after batch B
   of epoch E.
+* ``PSA_FAULT_SIGTERM_AFTER=E:B``: send it SIGTERM (what Slurm sends before preemption) after
+  batch B of epoch E.
+
+Between epoch E's checkpoint and the record of its validation (``FaultBeforeBestHook`` must be
+listed too for the second):
+
+* ``PSA_FAULT_KILL_BEFORE_VAL=E``: SIGKILL as the validation of epoch E starts;
+* ``PSA_FAULT_KILL_BEFORE_BEST=E``: after it computed the metrics, before the CheckpointHook
+  writes ``best_*``;
+* ``PSA_FAULT_KILL_AFTER_VAL=E``: after ``best_*`` was written, before ValidateOnResumeHook
+  records the validation.
 """
 import builtins
+import errno
 import os
 import signal
 from typing import Optional, Tuple
@@ -35,9 +49,13 @@ def _kill() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _kill_in_write(name: str) -> None:
+def _full_disk() -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _kill_in_write(name: str, then=_kill) -> None:
     """From now on, opening a file whose name contains ``name`` for writing writes half of
-    what it is given, then kills the process."""
+    what it is given, then kills the process (or calls ``then``)."""
     real_open = builtins.open
 
     class HalfThenKill:
@@ -48,7 +66,7 @@ def _kill_in_write(name: str) -> None:
             self.f.write(data[:len(data) // 2])
             self.f.flush()
             os.fsync(self.f.fileno())
-            _kill()
+            then()
 
         def __enter__(self):
             return self
@@ -95,8 +113,35 @@ class FaultInjectionHook(Hook):
             _kill()
         if self._now('PSA_FAULT_SIGINT_AFTER', runner, batch_idx):
             os.kill(os.getpid(), signal.SIGINT)     # Python raises KeyboardInterrupt here
+        if self._now('PSA_FAULT_SIGTERM_AFTER', runner, batch_idx):
+            os.kill(os.getpid(), signal.SIGTERM)    # what Slurm sends before preemption
+
+    def before_val_epoch(self, runner) -> None:
+        _kill_at_epoch('PSA_FAULT_KILL_BEFORE_VAL', runner)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        _kill_at_epoch('PSA_FAULT_KILL_AFTER_VAL', runner)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         at = _at('PSA_FAULT_KILL_IN_WRITE')
         if at is not None and at[0] == checkpoint['meta']['epoch']:
             _kill_in_write(at[1])
+        at = _at('PSA_FAULT_ENOSPC_IN_WRITE')
+        if at is not None and at[0] == checkpoint['meta']['epoch']:
+            _kill_in_write(at[1], then=_full_disk)
+
+
+def _kill_at_epoch(var: str, runner) -> None:
+    if os.environ.get(var) == str(runner.epoch):     # in validation: epochs completed
+        _kill()
+
+
+@HOOKS.register_module()
+class FaultBeforeBestHook(Hook):
+    """``PSA_FAULT_KILL_BEFORE_BEST``: priority ``LOW``, before the CheckpointHook
+    (``VERY_LOW``) saves the best checkpoint of a validation."""
+
+    priority = 'LOW'
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        _kill_at_epoch('PSA_FAULT_KILL_BEFORE_BEST', runner)

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from psa_pose import benchmark as library
 from psa_pose.tools import benchmark
 
 TINY_CONFIG = """
@@ -30,8 +31,8 @@ def test_quick_run_writes_report(tmp_path, capsys):
     metrics = {'params', 'flops', 'fwd_b1_ms', 'fwd_b2_ms', 'train_b2_ms', 'train_peak_mem_mb'}
     res, = report['models']
     assert res['config'] == str(config) and res['input_hw'] == [64, 64]
-    assert set(res['variants']) == set(res['ratios']) == set(benchmark.VARIANTS)
-    for variant in benchmark.VARIANTS:
+    assert set(res['variants']) == set(res['ratios']) == set(library.VARIANTS)
+    for variant in library.VARIANTS:
         values, ratios = res['variants'][variant], res['ratios'][variant]
         assert set(values) == set(ratios) == metrics, variant
         assert all(v > 0 for v in values.values()), (variant, values)
@@ -41,14 +42,14 @@ def test_quick_run_writes_report(tmp_path, capsys):
     assert res['variants']['psa_fast']['params'] == res['variants']['baseline']['params'] + added
     assert res['ratios']['psa_fast']['params'] == res['ratios']['psa_direct']['params'] > 1
     # the factored block does far fewer FLOPs than the direct one, and some
-    flops = {v: res['variants'][v]['flops'] for v in benchmark.VARIANTS}
+    flops = {v: res['variants'][v]['flops'] for v in library.VARIANTS}
     assert flops['baseline'] < flops['psa_fast'] < flops['psa_direct']
 
     row, = report['block']
     assert row['shape'] == [2, 16, 8, 6]
     for kind in ('fwd', 'train'):
         ms = row[f'{kind}_ms']
-        assert set(ms) == set(benchmark.BLOCK_VARIANTS) and all(v > 0 for v in ms.values())
+        assert set(ms) == set(library.BLOCK_VARIANTS) and all(v > 0 for v in ms.values())
         # the speedups are the ratios of the reported times
         assert row[f'{kind}_speedup_fast_vs_direct'] == ms['paper_direct'] / ms['paper_fast']
         assert row[f'{kind}_speedup_fast_vs_official'] == \
@@ -74,8 +75,8 @@ def test_quick_run_with_amp_and_compile(tmp_path):
     finally:
         torch.set_num_threads(threads)
     res, = report['models']
-    compiled = {f'{v}_compiled' for v in benchmark.COMPILED_FROM}
-    assert set(res['variants']) == set(benchmark.VARIANTS) | compiled
+    compiled = {f'{v}_compiled' for v in library.COMPILED_FROM}
+    assert set(res['variants']) == set(library.VARIANTS) | compiled
     assert all(r == 1.0 for r in res['ratios']['baseline_compiled'].values())
     assert res['variants']['psa_fast_compiled']['params'] == res['variants']['psa_fast']['params']
     assert all(v > 0 for name in compiled for k, v in res['variants'][name].items()
@@ -96,8 +97,8 @@ def test_quick_run_with_onnx(tmp_path, capsys):
     finally:
         torch.set_num_threads(threads)
     res, = report['models']
-    exported = {f'{v}_onnx' for v in benchmark.EXPORTED_FROM}
-    assert set(res['variants']) == set(benchmark.VARIANTS) | exported
+    exported = {f'{v}_onnx' for v in library.EXPORTED_FROM}
+    assert set(res['variants']) == set(library.VARIANTS) | exported
     for name in exported:
         values = res['variants'][name]
         assert {k for k in values if k.endswith('_ms')} == {'fwd_b1_ms', 'fwd_b2_ms'}

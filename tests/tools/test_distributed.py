@@ -189,13 +189,19 @@ def test_slurm_train_and_test_with_two_tasks_equal_torchrun(trained, slurm, tmp_
     assert_same_evaluation(tmp_path, 'one', 'two', 5)
 
 
-@pytest.mark.parametrize('script,args', [('train.py', []), ('test.py', ['x.pth'])])
-def test_launcher_pytorch_outside_torchrun_is_one_line(tmp_path, script, args):
-    res = run_script(sys.executable, f'{REPO}/scripts/{script}', PSA_CFG, *args, '--launcher',
-                     'pytorch', '--work-dir', tmp_path / 'work', cwd=tmp_path, env=ENV,
-                     check=False, timeout=300)
-    assert res.returncode == 2
-    assert res.stderr == (
+@pytest.mark.parametrize('script,args', [('train', []), ('test', ['x.pth'])])
+def test_launcher_pytorch_outside_torchrun_is_one_line(tmp_path, script, args, capsys,
+                                                        monkeypatch):
+    """``scripts/{train,test}.py --launcher pytorch`` without torchrun's variables (in this
+    process, with them removed from the environment)."""
+    import importlib
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'LOCAL_RANK'):
+        monkeypatch.delenv(name, raising=False)
+    main = importlib.import_module(f'psa_pose.tools.{script}').main
+    with pytest.raises(SystemExit) as exit_:
+        main([PSA_CFG, *args, '--launcher', 'pytorch', '--work-dir', str(tmp_path / 'work')])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
         'error: --launcher pytorch: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set, so this '
         'process was not started by its launcher; start it with torchrun: bash '
         'scripts/dist_train.sh CONFIG GPUS (dist_test.sh), or use --launcher none for one '

@@ -149,13 +149,14 @@ def test_train_adds_the_safety_hooks_once():
     from mmengine.config import Config
 
     from psa_pose.engine import add_safety_hooks
-    from psa_pose.zoo import load_config
+    from psa_pose.config import load_config
     cfg = add_safety_hooks(load_config(CFG, None))
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert cfg.default_hooks.checkpoint.interval == 1              # its settings kept
     types = [h['type'] for h in cfg.custom_hooks]
-    assert types == ['SyncBuffersHook', 'FaultInjectionHook', 'EpochSeedHook',
-                     'CheckFiniteLossHook']
+    assert types == ['SyncBuffersHook', 'FaultInjectionHook', 'FaultBeforeBestHook',
+                     'EpochSeedHook', 'CheckFiniteLossHook', 'ValidateOnResumeHook',
+                     'PreemptionHook']
     assert [h['type'] for h in add_safety_hooks(cfg).custom_hooks] == types
     # a config's own checkpoint hook is left alone
     own = Config(dict(default_hooks=dict(checkpoint=dict(type='MyCheckpointHook'))))
@@ -188,3 +189,85 @@ def test_epoch_seed_hook_makes_the_rng_state_a_function_of_seed_and_epoch():
     assert sampler.seed == 7
     runner.epoch = 3
     assert all(a != b for a, b in zip(epoch_draws(), first))
+
+
+EVERY_EPOCH = ['--cfg-options', 'train_cfg.val_interval=1']
+
+
+@pytest.fixture(scope='module')
+def validated_every_epoch(tmp_path_factory, tiny_coco):
+    work = tmp_path_factory.mktemp('validated') / 'work'
+    train(work, *EVERY_EPOCH)
+    return work
+
+
+def best_checkpoints(work):
+    return sorted(p.name for p in work.glob('best_*.pth'))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('fault', [
+    {'PSA_FAULT_KILL_BEFORE_VAL': '1'},        # epoch_1.pth saved, its validation not begun
+    {'PSA_FAULT_KILL_BEFORE_BEST': '1'},       # metrics computed, best_* not yet written
+    {'PSA_FAULT_KILL_AFTER_VAL': '1'},         # best_* written, the validation not recorded
+    {'PSA_FAULT_KILL_AFTER': '2:3'},           # validated and recorded; killed in epoch 2
+])
+def test_resumed_run_selects_the_uninterrupted_best_checkpoint(validated_every_epoch, tmp_path,
+                                                               fault):
+    """Killed at each point between epoch 1's checkpoint and the record of its validation
+    (and after it): ``--resume`` ends with the same best checkpoint, by name and weights, as
+    the uninterrupted run -- the one compare_train.sh then tests."""
+    [best] = best_checkpoints(validated_every_epoch)
+    assert best == 'best_coco_AP_epoch_1.pth'     # AP ties later: the first best is kept
+    work = tmp_path / 'work'
+    res = train(work, *EVERY_EPOCH, faults=fault, check=False)
+    assert res.returncode == KILLED
+    assert last_checkpoint(work) == str(work / 'epoch_1.pth')
+    out = train(work, '--resume', *EVERY_EPOCH)
+    validated_again = 'the validation of epoch 1 did not complete' in out.stdout
+    assert validated_again == ('PSA_FAULT_KILL_AFTER' not in fault)
+    assert best_checkpoints(work) == [best]
+    assert_same_weights(work / best, validated_every_epoch / best)
+    assert json.loads((work / 'last_validation.json').read_text()) == \
+        {**json.loads((validated_every_epoch / 'last_validation.json').read_text()),
+         'best_ckpt': str(work / best)}
+    assert final_ap(work) == final_ap(validated_every_epoch)
+
+
+@pytest.mark.slow
+def test_full_disk_while_saving_is_one_line_and_loses_nothing(uninterrupted, tmp_path):
+    """The disk fills up halfway through writing epoch 2's checkpoint: one line naming it,
+    exit 2; epoch 1's checkpoint and ``last_checkpoint`` intact, no temporary left."""
+    work = tmp_path / 'work'
+    res = train(work, '--cfg-options', 'train_cfg.max_epochs=2',
+                faults={'PSA_FAULT_ENOSPC_IN_WRITE': '2:epoch_2.pth'}, check=False)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        f'error: no space left writing {work}/epoch_2.pth; nothing was changed (free some '
+        f'space on {work}\'s file system and run the command again)']
+    assert last_checkpoint(work) == str(work / 'epoch_1.pth')
+    assert_same_weights(work / 'epoch_1.pth', uninterrupted / 'epoch_1.pth')
+    assert not (work / 'epoch_2.pth').exists() and not glob.glob(str(work / '.*'))
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_iteration_and_the_resumed_run_equals_uninterrupted(uninterrupted,
+                                                                               tmp_path):
+    """SIGTERM (Slurm's preemption notice) after batch 3 of epoch 2: iteration 9 is saved
+    atomically, one line says how to resume, exit 2; the resumed run draws the epoch's first 3
+    batches again without training on them and ends with the uninterrupted run's weights."""
+    work = tmp_path / 'work'
+    res = train(work, faults={'PSA_FAULT_SIGTERM_AFTER': '2:3'}, check=False)
+    assert res.returncode == 2
+    saved = work / 'iter_9.pth'
+    [line] = res.stderr.splitlines()
+    assert line.startswith(f'error: SIGTERM: training stopped at iteration 9 (epoch 2, batch '
+                           f'3/6); saved {saved}; resume with: ')
+    assert line.endswith(f'train.py {CFG} --work-dir {work} --resume')
+    assert last_checkpoint(work) == str(saved)
+    assert torch.load(saved, map_location='cpu', weights_only=True)['meta']['iter'] == 9
+    assert not glob.glob(str(work / '.*'))
+    out = train(work, '--resume')
+    assert 'resuming epoch 2 after its batch 3' in out.stdout
+    assert_same_weights(work / 'epoch_3.pth', uninterrupted / 'epoch_3.pth')
+    assert final_ap(work) == final_ap(uninterrupted)

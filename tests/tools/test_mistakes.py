@@ -26,7 +26,9 @@ from psa_pose.tools import get_flops as flops_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
 from psa_pose.tools import train as train_tool
-from tests.conftest import REPO, TINY_COCO, run_script
+from tests.conftest import REPO, run_script, tiny_coco_dir
+
+TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
 CONFIGS = os.path.join(REPO, 'tests', 'configs')
 BASE = os.path.join(CONFIGS, 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
@@ -350,6 +352,21 @@ def test_the_demo_refuses_an_image_that_cannot_be_decoded(capsys, tmp_path, chec
     line = refused(capsys, demo_tool.main, [BASE, checkpoints['base'], image, '--out', out])
     assert line == (f'error: {image}: cannot be decoded as an image (the file is corrupt or is '
                     f'not an image); give a JPEG or PNG file')
+    assert not out.exists()
+
+
+def test_the_demo_refuses_a_box_outside_the_image(capsys, tmp_path, checkpoints):
+    """Boxes of another image (or x1, y1, x2, y2 taken for x, y, w, h): not "1 people"."""
+    import cv2
+    height, width = cv2.imread(IMAGE).shape[:2]
+    boxes = tmp_path / 'boxes.json'
+    boxes.write_text(f'[[10, 10, 50, 80], [{width + 5}, 20, 40, 90]]')
+    out = tmp_path / 'demo.png'
+    line = refused(capsys, demo_tool.main, [BASE, checkpoints['base'], IMAGE, '--bboxes',
+                                            boxes, '--out', out])
+    assert line == (f'error: {IMAGE}: box #1 [{width + 5}, 20, 40, 90] lies outside the '
+                    f'{width}x{height} image; were the boxes made for another image (or given '
+                    f'as x1, y1, x2, y2)?')
     assert not out.exists()
 
 

@@ -18,7 +18,9 @@ from psa_pose.tools import compare_ap, get_flops
 from psa_pose.evaluation.bootstrap import VERDICTS
 from psa_pose.models.checkpoint import ChecksumError
 from psa_pose.deploy.publish import load_published
-from tests.conftest import REPO, SCRIPT_ENV, TINY_COCO, run_script
+from tests.conftest import REPO, SCRIPT_ENV, run_script, tiny_coco_dir
+
+TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
 BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
 PSA = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
@@ -177,7 +179,7 @@ def test_shell_wrappers_explain_their_usage(tmp_path):
 FAKE_PYTHON = r"""#!/usr/bin/env bash
 # stands in for python: records the call, writes what train.py / test.py would
 echo "$*" >> "$CALL_LOG"
-script=$(basename "$1"); shift
+script=$(basename -- "$1"); shift
 work=; out=; res=
 while [[ $# -gt 0 ]]; do
   case $1 in --work-dir) work=$2 ;; --out) out=$2 ;; --coco-results) res=$2 ;; esac; shift
@@ -218,6 +220,8 @@ def test_compare_train_seeds_resume_after_a_kill(tmp_path, killed):
         out = []
         for line in log.read_text().splitlines():
             words = line.split()
+            if words[0] == '-c':            # compare_train.sh's check of the config names
+                continue
             script = os.path.basename(words[0])
             if script == 'compare_ap.py':
                 out.append((script, *[os.path.relpath(w, exp) for w in words[1:3]]))
@@ -283,11 +287,40 @@ def test_slurm_wrappers_assemble_srun(tmp_path, script, args, expected):
     fake.mkdir()
     (fake / 'srun').write_text('#!/bin/sh\necho "$@" > "$SRUN_LOG"\n')
     (fake / 'srun').chmod(0o755)
+    (fake / 'python').write_text('#!/bin/sh\nexit 0\n')    # slurm_train.sh's --check passes
+    (fake / 'python').chmod(0o755)
     env = {**ENV, 'PATH': f'{fake}:{os.environ["PATH"]}', 'SRUN_LOG': str(tmp_path / 'log'),
-           'GPUS': '16', 'GPUS_PER_NODE': '4', 'SRUN_ARGS': '--exclusive'}
+           'GPUS': '16', 'GPUS_PER_NODE': '4', 'SRUN_ARGS': '--exclusive',
+           'PYTHON': str(fake / 'python')}
     out = subprocess.run(['bash', f'{REPO}/scripts/{script}', *args], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     call = (tmp_path / 'log').read_text()
     for part in expected:
         assert part in call, (part, call)
+
+
+def test_slurm_train_requeue_resumes_by_itself(tmp_path):
+    """A requeued job runs the same command again: with --requeue it resumes from the work
+    dir's last checkpoint when there is one (the first run starts afresh)."""
+    fake = tmp_path / 'bin'
+    fake.mkdir()
+    (fake / 'srun').write_text('#!/bin/sh\necho "$@" > "$SRUN_LOG"\n')
+    (fake / 'python').write_text('#!/bin/sh\nexit 0\n')
+    for f in ('srun', 'python'):
+        (fake / f).chmod(0o755)
+    env = {**ENV, 'PATH': f'{fake}:{os.environ["PATH"]}', 'SRUN_LOG': str(tmp_path / 'log'),
+           'PYTHON': str(fake / 'python')}
+    work = tmp_path / 'work'
+    cmd = ['bash', f'{REPO}/scripts/slurm_train.sh', 'cpu', 'j', 'CFG.py', str(work),
+           '--requeue', '--amp']
+    for resumed in (False, True):
+        out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        call = (tmp_path / 'log').read_text().strip()
+        assert call.endswith(f'train.py CFG.py --work-dir={work} --launcher slurm --amp'
+                             + (' --resume' if resumed else ''))
+        assert '--requeue' not in call
+        work.mkdir(exist_ok=True)
+        (work / 'last_checkpoint').write_text(str(work / 'iter_9.pth'))

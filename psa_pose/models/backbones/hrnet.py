@@ -23,4 +23,4 @@ class PSAHRNet(PSABackboneMixin, HRNet):
     def __init__(self, *args, psa_cfg: Optional[dict] = None,
                  psa_stages: Optional[Sequence[bool]] = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.add_psa([self.layer1, self.stage2, self.stage3, self.stage4], psa_cfg, psa_stages)
+        self.add_psa(psa_cfg, psa_stages)

@@ -23,4 +23,4 @@ class PSAResNet(PSABackboneMixin, ResNet):
     def __init__(self, *args, psa_cfg: Optional[dict] = None,
                  psa_stages: Optional[Sequence[bool]] = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.add_psa([getattr(self, name) for name in self.res_layers], psa_cfg, psa_stages)
+        self.add_psa(psa_cfg, psa_stages)

@@ -11,6 +11,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 from typing import Optional
 
 import pytest
@@ -21,11 +22,14 @@ from psa_pose.models import PSAResNet
 from psa_pose.tools import demo as demo_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
+from psa_pose.tools import train as train_tool
 from psa_pose.utils import UserError, sha256_of
 from psa_pose.engine.preflight import check_config, check_weights, checked_runner
-from psa_pose.zoo import load_config
+from psa_pose.config import load_config
 from psa_pose.config import build_model
-from tests.conftest import REPO, TINY_COCO
+from tests.conftest import REPO, tiny_coco_dir
+
+TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
 BASE = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
 PSA = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
@@ -233,7 +237,8 @@ def test_psa_cfg_on_a_backbone_without_psa():
 @pytest.mark.parametrize('options,message', [
     ({'model.backbone.psa_stages': [True, True]},
      f'{PSA}: model.backbone.psa_stages is invalid (psa_stages must be 4 bools (one per '
-     f'stage), got [True, True]); fix it in the config or with --cfg-options'),
+     f'stage), got [True, True]; the stages are layer1, layer2, layer3, layer4); fix it in '
+     f'the config or with --cfg-options'),
     # ResNet-18's blocks are base_channels wide: 33 gives PSA an odd width
     ({'model.backbone.base_channels': 33},
      f"{PSA}: model.backbone gives a PSA block a width it cannot take (PolarizedSelfAttention: "
@@ -509,6 +514,20 @@ def run(*cmd, cwd):
                           capture_output=True, text=True, timeout=600)
 
 
+def in_process(capsys, main, *argv):
+    """A tool's ``main(argv)`` in this process, as its script runs it: exit code, stdout and
+    stderr (the process boundary itself is what test_train_script_missing_data_root tests)."""
+    from tests.tools.test_mistakes import forget_mmengine_instances
+    try:
+        code = main([str(a) for a in argv]) or 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        forget_mmengine_instances()
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+
 def test_train_script_missing_data_root(tmp_path):
     work = tmp_path / 'work'
     res = run(f'{REPO}/scripts/train.py', PSA, '--work-dir', work, '--cfg-options',
@@ -520,12 +539,12 @@ def test_train_script_missing_data_root(tmp_path):
     assert not work.exists()            # before the Runner: not even the work dir
 
 
-def test_train_script_load_from_that_does_not_fit(tmp_path, tiny_checkpoints):
+def test_train_script_load_from_that_does_not_fit(tmp_path, tiny_checkpoints, capsys):
     """Found after the Runner built the model, before train() builds data or loads anything."""
     paths, _ = tiny_checkpoints
     work = tmp_path / 'work'
-    res = run(f'{REPO}/scripts/train.py', PSA, '--work-dir', work, '--cfg-options',
-              f'load_from={paths["baseline"]}', cwd=tmp_path)
+    res = in_process(capsys, train_tool.main, PSA, '--work-dir', work, '--cfg-options',
+                     f'load_from={paths["baseline"]}')
     assert res.returncode == 2, res.stderr[-3000:]
     [line] = res.stderr.splitlines()
     assert line.startswith(f'error: {paths["baseline"]}: does not fit the model of {PSA}: ')
@@ -537,7 +556,7 @@ def test_train_script_load_from_that_does_not_fit(tmp_path, tiny_checkpoints):
 
 
 @pytest.mark.parametrize('case', ['truncated checkpoint', 'bad bbox_file'])
-def test_test_script_bad_input(tmp_path, case):
+def test_test_script_bad_input(tmp_path, case, capsys):
     ckpt = _bad_checkpoint('truncated', tmp_path / 'epoch_2.pth')
     extra, expected = [], f'error: {ckpt}: is truncated (a zip checkpoint without the index'
     if case == 'bad bbox_file':
@@ -545,17 +564,17 @@ def test_test_script_bad_input(tmp_path, case):
         extra = ['--cfg-options', f'test_dataloader.dataset.bbox_file={dets}']
         expected = f'error: {dets}: holds a JSON dict, not a list of detections'
     out, results = tmp_path / 'metrics.json', tmp_path / 'results.json'
-    res = run(f'{REPO}/scripts/test.py', PSA, ckpt, '--work-dir', tmp_path / 'work', '--out',
-              out, '--coco-results', results, *extra, cwd=tmp_path)
+    res = in_process(capsys, test_tool.main, PSA, ckpt, '--work-dir', tmp_path / 'work',
+                     '--out', out, '--coco-results', results, *extra)
     assert res.returncode == 2, res.stderr[-3000:]
     [line] = res.stderr.splitlines()
     assert line.startswith(expected)
     assert not out.exists() and not results.exists() and not (tmp_path / 'work').exists()
 
 
-def test_cfg_options_that_do_not_fit(tmp_path):
-    res = run(f'{REPO}/scripts/train.py', PSA, '--work-dir', tmp_path / 'work', '--cfg-options',
-              'model.backbone.init_cfg.checkpoint=x.pth', cwd=tmp_path)
+def test_cfg_options_that_do_not_fit(tmp_path, capsys):
+    res = in_process(capsys, train_tool.main, PSA, '--work-dir', tmp_path / 'work',
+                     '--cfg-options', 'model.backbone.init_cfg.checkpoint=x.pth')
     assert res.returncode == 2
     [line] = res.stderr.splitlines()
     assert line.startswith(f'error: {PSA}: --cfg-options do not fit the config: init_cfg=')

@@ -245,3 +245,47 @@ def test_fetch_pretrained_from_a_file_url_into_the_cache(tmp_path, monkeypatch, 
     assert str(err.value).startswith(f'file://{tmp_path}/elsewhere/hrnet_w32-36af842e.pth: '
                                      f'cannot be fetched (')
     assert not list((tmp_path / 'torch' / 'hub' / 'checkpoints').iterdir())   # no partial file
+
+
+@pytest.mark.parametrize('break_it,problem', [
+    (lambda d: (d / 'annotations/person_keypoints_val2017.json').write_text('{"images": ['),
+     '{d}/annotations/person_keypoints_val2017.json: not COCO keypoints JSON (not valid JSON'),
+    (lambda d: next((d / 'val2017').iterdir()).unlink(),
+     '{d}/val2017: 1 of the 6 images {d}/annotations/person_keypoints_val2017.json names are '
+     'missing (first: '),
+])
+def test_a_broken_layout_already_in_place_is_not_ready(archives, tmp_path, break_it, problem):
+    """Unpacked, then damaged: the next run does not say "already in place ... ready"."""
+    src, manifest = archives
+    data = tmp_path / 'coco'
+    assert prepare(data, '--from', src, '--manifest', manifest, cwd=tmp_path).returncode == 0
+    break_it(data)
+    before = layout(data)
+    res = prepare(data, '--from', src, '--manifest', manifest, cwd=tmp_path)
+    assert res.returncode == 2
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith('error: ' + problem.format(d=data))
+    assert 'COCO ready' not in res.stdout and layout(data) == before
+
+
+def test_an_archive_of_another_category_is_not_ready(archives, tmp_path, tiny_coco):
+    src, manifest = archives
+    gt = json.loads(open(os.path.join(tiny_coco, 'test_coco.json')).read())
+    for c in gt['categories']:
+        c['name'] = 'dog'
+    bad = tmp_path / 'dog.json'
+    bad.write_text(json.dumps(gt))
+    _zip(src / 'annotations_trainval2017.zip',
+         {'annotations/person_keypoints_train2017.json': str(bad),
+          'annotations/person_keypoints_val2017.json': str(bad)})
+    entries = json.loads(manifest.read_text())
+    entries['annotations_trainval2017.zip'].update(
+        _entry(src / 'annotations_trainval2017.zip'))
+    manifest.write_text(json.dumps(entries))
+    data = tmp_path / 'coco'
+    res = prepare(data, '--from', src, '--manifest', manifest, cwd=tmp_path)
+    assert res.returncode == 2
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith(f'error: {data}/annotations/person_keypoints_train2017.json: holds '
+                           f'no person annotations')
+    assert 'COCO ready' not in res.stdout

@@ -1,6 +1,7 @@
 """scripts/export_onnx.py: every variant exports and matches PyTorch; bad input writes nothing."""
 import os
 import sys
+from types import SimpleNamespace
 
 import onnx
 import pytest
@@ -53,9 +54,14 @@ def test_every_variant_exports_within_tolerance(arch, tag, psa_cfg, tmp_path, ti
     assert sorted(os.listdir(tmp_path)) == ['m.onnx', 'm.pth']       # one file, no .data
 
 
-def _cli(*args, cwd):
-    return run_script(sys.executable, os.path.join(REPO, 'scripts', 'export_onnx.py'), *args,
-                      cwd=cwd, check=False)
+def _cli(capsys, *args):
+    """``scripts/export_onnx.py ARGS`` in this process: its exit code and stderr."""
+    from psa_pose.tools.export_onnx import main
+    try:
+        code = main([str(a) for a in args]) or 0
+    except SystemExit as e:
+        code = e.code
+    return SimpleNamespace(returncode=code, stderr=capsys.readouterr().err)
 
 
 @pytest.fixture(scope='module')
@@ -66,11 +72,11 @@ def small_res18(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_above_tolerance_writes_nothing(small_res18, tmp_path, tiny_coco):
+def test_above_tolerance_writes_nothing(small_res18, tmp_path, tiny_coco, capsys):
     config, ckpt = small_res18
-    out = _cli(config, ckpt, '--out', tmp_path / 'm.onnx', '--input-shape', '96', '64',
+    out = _cli(capsys, config, ckpt, '--out', tmp_path / 'm.onnx', '--input-shape', '96', '64',
                '--check-ann', os.path.join(tiny_coco, 'test_coco.json'), '--check-samples', '2',
-               '--tolerance', '0', cwd=tmp_path)
+               '--tolerance', '0')
     assert out.returncode == 2
     line = out.stderr.strip().splitlines()[-1]
     assert line.startswith(f'error: {tmp_path / "m.onnx"}: onnxruntime differs from PyTorch by ')
@@ -78,11 +84,11 @@ def test_above_tolerance_writes_nothing(small_res18, tmp_path, tiny_coco):
     assert os.listdir(tmp_path) == []
 
 
-def test_checkpoint_of_another_model_is_refused(small_res18, tmp_path, tiny_coco):
+def test_checkpoint_of_another_model_is_refused(small_res18, tmp_path, tiny_coco, capsys):
     _, ckpt = small_res18
     config = os.path.join(SYNTH, ARCHS['hrnet-w16'].format('-psa-p'))
-    out = _cli(config, ckpt, '--out', tmp_path / 'm.onnx',
-               '--check-ann', os.path.join(tiny_coco, 'test_coco.json'), cwd=tmp_path)
+    out = _cli(capsys, config, ckpt, '--out', tmp_path / 'm.onnx',
+               '--check-ann', os.path.join(tiny_coco, 'test_coco.json'))
     assert out.returncode == 2
     assert out.stderr.startswith(f"error: {ckpt}: does not fit the model of {config}: ")
     assert out.stderr.rstrip().endswith('; export it with the config it was trained with')
@@ -90,12 +96,11 @@ def test_checkpoint_of_another_model_is_refused(small_res18, tmp_path, tiny_coco
     assert os.listdir(tmp_path) == []
 
 
-def test_baseline_checkpoint_for_a_psa_config_is_refused(tmp_path, tiny_coco):
+def test_baseline_checkpoint_for_a_psa_config_is_refused(tmp_path, tiny_coco, capsys):
     base = os.path.join(SYNTH, ARCHS['res18'].format(''))
     ckpt = random_checkpoint(base, str(tmp_path / 'b.pth'))
-    out = _cli(os.path.join(SYNTH, ARCHS['res18'].format('-psa-p')), ckpt, '--out',
-               tmp_path / 'm.onnx', '--check-ann', os.path.join(tiny_coco, 'test_coco.json'),
-               cwd=tmp_path)
+    out = _cli(capsys, os.path.join(SYNTH, ARCHS['res18'].format('-psa-p')), ckpt, '--out',
+               tmp_path / 'm.onnx', '--check-ann', os.path.join(tiny_coco, 'test_coco.json'))
     assert out.returncode == 2
     psa = os.path.join(SYNTH, ARCHS['res18'].format('-psa-p'))
     assert out.stderr == (f'error: {ckpt}: does not fit the model of {psa}: lacks the 56 PSA '
@@ -104,21 +109,21 @@ def test_baseline_checkpoint_for_a_psa_config_is_refused(tmp_path, tiny_coco):
     assert os.listdir(tmp_path) == ['b.pth']
 
 
-def test_corrupt_release_is_refused(small_res18, tmp_path, tiny_coco):
+def test_corrupt_release_is_refused(small_res18, tmp_path, tiny_coco, capsys):
     import shutil
     config, ckpt = small_res18
     release = tmp_path / 'm-00000000_20260101.pth'
     shutil.copy(ckpt, release)
-    out = _cli(config, release, '--out', tmp_path / 'm.onnx', cwd=tmp_path)
+    out = _cli(capsys, config, release, '--out', tmp_path / 'm.onnx')
     assert out.returncode == 2
     assert out.stderr.startswith(f'error: {release}: sha256 starts with ')
     assert os.listdir(tmp_path) == [release.name]
 
 
-def test_missing_test_set_says_what_to_do(small_res18, tmp_path):
+def test_missing_test_set_says_what_to_do(small_res18, tmp_path, capsys):
     config, ckpt = small_res18
-    out = _cli(config, ckpt, '--out', tmp_path / 'm.onnx', '--cfg-options',
-               f'test_dataloader.dataset.data_root={tmp_path}/nowhere/', cwd=tmp_path)
+    out = _cli(capsys, config, ckpt, '--out', tmp_path / 'm.onnx', '--cfg-options',
+               f'test_dataloader.dataset.data_root={tmp_path}/nowhere/')
     assert out.returncode == 2
     assert out.stderr.endswith("the config's test annotations are missing, so there are no "
                                "real crops to check the export on; give --check-ann COCO.json "
@@ -136,7 +141,7 @@ def test_publish_adds_the_onnx_file(small_res18, tmp_path, tiny_coco):
                 check_ann=os.path.join(tiny_coco, 'test_coco.json'), check_samples=2)
     out = run_script(sys.executable, os.path.join(REPO, 'scripts', 'publish_model.py'), ckpt,
                      tmp_path / 'rel' / 'res18', '--config', config, '--onnx', onnx_file,
-                     '--no-zoo', cwd=tmp_path)
+                     '--no-zoo')
     files = sorted(os.listdir(tmp_path / 'rel'))
     assert len(files) == 2 and files[0].endswith('.onnx') and files[1].endswith('.pth')
     assert files[0][:-len('.onnx')] == files[1][:-len('.pth')]

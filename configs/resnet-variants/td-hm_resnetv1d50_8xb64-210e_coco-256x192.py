@@ -1,0 +1,1 @@
+_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_resnetv1d50_8xb64-210e_coco-256x192.py'

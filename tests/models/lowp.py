@@ -1,0 +1,71 @@
+"""Fast against direct PSA in float16/bfloat16, measured against the float32 direct path: the
+rule the CPU tests (test_psa.py) and the CUDA tests (test_psa_cuda.py) hold both paths to."""
+from typing import Dict
+
+import torch
+
+from psa_pose.models import PolarizedSelfAttention
+
+ALL = [(m, f) for f in ('paper', 'official') for m in ('p', 's', 'ch', 'sp')]
+LOW_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def tolerance(direct_error: float, dtype: torch.dtype) -> float:
+    """What the fast path's relative error may be: twice the direct path's own error in the
+    same precision plus 2 machine epsilons of it (9.8e-4 float16, 7.8e-3 bfloat16). Where the
+    input is ill-conditioned (official s: a softmax over 6912 positions of logits in the
+    thousands) both paths are far from float32 and the rule scales with them."""
+    return 2 * direct_error + 2 * torch.finfo(dtype).eps
+
+
+def grad_tolerance(direct_error: float, dtype: torch.dtype) -> float:
+    """The same for the input gradient, with 16 epsilons: official s at C = 384 (HRNet-W48's
+    last branch, 108 positions) measured 8.9e-3 in float16 against the direct path's 6.2e-4
+    on CPU (the backward sums differ in order and precision; both are far below what a
+    training step notices)."""
+    return 2 * direct_error + 16 * torch.finfo(dtype).eps
+
+
+def fast_and_direct(c: int, mode: str, formulation: str, device: str = 'cpu'):
+    """A fast block and a direct copy of it, same weights."""
+    torch.manual_seed(0)
+    fast = PolarizedSelfAttention(c, mode, formulation, impl='fast').to(device)
+    direct = PolarizedSelfAttention(c, mode, formulation, impl='direct').to(device)
+    direct.load_state_dict(fast.state_dict())
+    return fast, direct
+
+
+def low_precision_errors(fast: torch.nn.Module, direct: torch.nn.Module, x: torch.Tensor,
+                         dtype: torch.dtype, grad: bool = False) -> Dict[str, float]:
+    """Each path's output (and with ``grad`` the gradient of its input, for a fixed random
+    output gradient) under ``dtype`` autocast, input cast to ``dtype`` in its memory format,
+    as relative (Frobenius) errors to the float32 direct path's: ``{'fast', 'direct'}`` and
+    with ``grad`` also ``{'fast_grad', 'direct_grad'}``; inf where not finite."""
+    gen = torch.Generator(device=x.device).manual_seed(0)
+    grad_out = torch.randn(x.shape, generator=gen, device=x.device) if grad else None
+
+    def run(block: torch.nn.Module, inp: torch.Tensor, low: bool):
+        inp = inp.detach().clone(memory_format=torch.preserve_format).requires_grad_(grad)
+        with torch.set_grad_enabled(grad), \
+                torch.autocast(x.device.type, dtype=dtype, enabled=low):
+            out = block(inp)
+        if low:
+            assert out.dtype == dtype, out.dtype
+        if grad:
+            out.backward(grad_out.to(out.dtype))
+            block.zero_grad(set_to_none=True)
+        return out.detach().float(), (inp.grad.float() if grad else None)
+
+    def error(got: torch.Tensor, want: torch.Tensor) -> float:
+        if not torch.isfinite(got).all():
+            return float('inf')
+        return ((got - want).norm() / want.norm()).item()
+
+    ref, ref_grad = run(direct, x.float(), False)
+    errors = {}
+    for name, block in (('fast', fast), ('direct', direct)):
+        out, x_grad = run(block, x.to(dtype), True)
+        errors[name] = error(out, ref)
+        if grad:
+            errors[f'{name}_grad'] = error(x_grad, ref_grad)
+    return errors
