@@ -83,6 +83,27 @@ def mini_coco() -> str:
     return folder
 
 
+def forget_mmengine_instances() -> None:
+    """mmengine keeps one visualizer and one logger per process and experiment name
+    (ManagerMixin instances), bound to the first Runner's work dir and to the stderr of the
+    test that made them (pytest closes it afterwards): each in-process run needs its own, as in
+    a fresh process. The name ends in a timestamp to the second, so two runs of one test that
+    start within the same second would share the first run's log file."""
+    from mmengine.logging import MMLogger
+    from mmengine.visualization import Visualizer
+    from mmpose.visualization import PoseLocalVisualizer
+    for cls in (Visualizer, PoseLocalVisualizer, MMLogger):
+        cls._instance_dict.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_mmengine_instances():
+    """Every test that runs a tool in this process starts, as a fresh process would, without
+    the logger and visualizer of an earlier test."""
+    yield
+    forget_mmengine_instances()
+
+
 # -- generated data: what every test without the real images trains and evaluates on ----------
 TINY_COCO_VAR = 'PSA_POSE_TINY_COCO'    # read by the tiny configs of tests/configs
 TINY_COCO_SEED = 0           # with 6 images: 12 people, each with keypoints
@@ -109,17 +130,28 @@ def make_tiny_coco(folder: str) -> str:
     return folder
 
 
-def tiny_coco_dir() -> str:
-    """The generated data, made on first use (about 0.3 s) and once per test session, for this
-    process and every script it starts (``PSA_POSE_TINY_COCO``); modules that read it while
-    they are collected call this, everything else gets it from the :func:`tiny_coco` fixture."""
+def _tiny_coco_folder() -> str:
+    """Where the session's generated data goes: set in the environment now (scripts the tests
+    start, and the tiny configs, read ``PSA_POSE_TINY_COCO``), filled on first use."""
     folder = os.environ.get(TINY_COCO_VAR)
-    if folder and os.path.isfile(os.path.join(folder, 'test_coco.json')):
-        return folder               # made already, or a script of a test, or a nested session
+    if folder:
+        return folder               # a script of a test, or a nested session
     folder = tempfile.mkdtemp(prefix='psa_pose_tiny_coco_')
     atexit.register(shutil.rmtree, folder, True)
-    os.environ[TINY_COCO_VAR] = make_tiny_coco(folder)
+    os.environ[TINY_COCO_VAR] = folder
     return folder
+
+
+TINY_COCO_FOLDER = _tiny_coco_folder()
+
+
+def tiny_coco_dir() -> str:
+    """The generated data, made on first use (about 0.3 s) and once per test session; modules
+    that read it while they are collected call this, everything else gets it from the
+    :func:`tiny_coco` fixture."""
+    if not os.path.isfile(os.path.join(TINY_COCO_FOLDER, 'test_coco.json')):
+        make_tiny_coco(TINY_COCO_FOLDER)
+    return TINY_COCO_FOLDER
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -22,8 +22,6 @@ import sys
 import warnings
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FENCE = re.compile(r'^\s*(```|~~~)')

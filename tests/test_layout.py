@@ -131,13 +131,14 @@ def test_import_registers_only():
             'm.startswith(("psa_pose", "onnx")))))')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          cwd=REPO, check=True).stdout.split()
-    assert out == ['psa_pose', 'psa_pose.data', 'psa_pose.data.coco', 'psa_pose.engine',
-                   'psa_pose.engine.fileio', 'psa_pose.engine.hooks',
-                   'psa_pose.engine.preemption', 'psa_pose.engine.workdir', 'psa_pose.models',
-                   'psa_pose.models.backbones', 'psa_pose.models.backbones.hrnet',
-                   'psa_pose.models.backbones.plugin', 'psa_pose.models.backbones.psa_mixin', 'psa_pose.models.backbones.resnet',
-                   'psa_pose.models.checkpoint', 'psa_pose.models.psa',
-                   'psa_pose.models.psa_fast', 'psa_pose.utils']
+    assert out == [
+        'psa_pose', 'psa_pose.data', 'psa_pose.data.coco', 'psa_pose.engine',
+        'psa_pose.engine.fileio', 'psa_pose.engine.hooks', 'psa_pose.engine.internals',
+        'psa_pose.engine.preemption', 'psa_pose.engine.workdir', 'psa_pose.models',
+        'psa_pose.models.backbones', 'psa_pose.models.backbones.hrnet',
+        'psa_pose.models.backbones.plugin', 'psa_pose.models.backbones.psa_mixin',
+        'psa_pose.models.backbones.resnet', 'psa_pose.models.checkpoint', 'psa_pose.models.psa',
+        'psa_pose.models.psa_fast', 'psa_pose.utils']
 
 
 @pytest.mark.parametrize('blocked', [('torch', 'mmpose', 'mmengine', 'mmcv')])

@@ -25,6 +25,7 @@ from mmpose.registry import HOOKS
 
 from ..utils import UserError
 from .fileio import ATOMIC_LOCAL, write_atomic
+from .internals import built_for_training, randomness_cfg, update_val_interval
 from .workdir import remove_stale_temporaries
 
 
@@ -74,7 +75,7 @@ class EpochSeedHook(Hook):
     def before_train_epoch(self, runner) -> None:
         seed = runner.seed
         sampler = getattr(runner.train_dataloader, 'sampler', None)
-        diff_rank = runner._randomness_cfg.get('diff_rank_seed', False)
+        diff_rank = randomness_cfg(runner).get('diff_rank_seed', False)
         if not diff_rank and isinstance(getattr(sampler, 'seed', None), int):
             sampler.seed = seed
         epoch_state = epoch_seed(seed, runner.epoch)
@@ -206,7 +207,7 @@ class ValidateOnResumeHook(Hook):
     priority = 'LOWEST'
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        if not is_main_process() or not _in_training(runner):
+        if not is_main_process() or not built_for_training(runner):
             return
         best = {k: v for k, v in runner.message_hub.runtime_info.items()
                 if k.startswith('best_')}
@@ -219,7 +220,7 @@ class ValidateOnResumeHook(Hook):
         epoch = runner.epoch
         if not isinstance(loop, EpochBasedTrainLoop) or epoch == 0 or runner.val_loop is None:
             return
-        loop._decide_current_val_interval()
+        update_val_interval(loop)
         if epoch < loop.val_begin or (epoch % loop.val_interval and epoch != loop.max_epochs):
             return                          # epoch k had no validation to lose
         record = _read_record(runner.work_dir)
@@ -233,12 +234,6 @@ class ValidateOnResumeHook(Hook):
             runner.logger.info(f'the validation of epoch {epoch} did not complete before the '
                                f'run stopped; validating it now, as the uninterrupted run did')
             runner.val_loop.run()
-
-
-def _in_training(runner) -> bool:
-    """Whether a validation is part of a training (not a test or a stand-alone validation)."""
-    return getattr(runner, '_train_loop', None) is not None and \
-        not isinstance(runner._train_loop, dict)
 
 
 def _read_record(work_dir: str) -> Dict[str, Any]:

@@ -18,16 +18,21 @@ from ..utils import UserError, download
 
 
 def resolve_url(source: str) -> Optional[str]:
-    """The http(s) URL mmengine downloads ``source`` from (``torchvision://resnet50`` mapped
-    as mmengine maps it), or None for a local path or another scheme."""
-    if source.startswith('torchvision://'):
-        from mmengine.runner.checkpoint import get_torchvision_models
-        name = source[len('torchvision://'):]
-        urls = get_torchvision_models()
-        if name not in urls:
-            raise UserError(f'{source}: torchvision has no such model weights; use one of '
-                            f'resnet50, resnet101, resnet152, ...')
-        return urls[name]
+    """The http(s) URL mmengine downloads ``source`` from (``torchvision://``, ``mmcls://`` and
+    ``open-mmlab://`` names mapped by mmengine's own tables), or None for a local path or
+    another scheme."""
+    from mmengine.runner import checkpoint as ck
+    tables = {'torchvision://': (ck.get_torchvision_models, 'resnet50, resnet101, resnet152'),
+              'mmcls://': (ck.get_mmcls_models, 'resnet50_v1d, resnext50_32x4d'),
+              'open-mmlab://': (ck.get_external_models, 'vgg16_caffe')}
+    for scheme, (table, examples) in tables.items():
+        if source.startswith(scheme):
+            name = source[len(scheme):]
+            urls = table()
+            if name not in urls:
+                raise UserError(f'{source}: mmengine knows no such model weights; use one of '
+                                f'{examples}, ...')
+            return urls[name]
     if source.startswith(('http://', 'https://')):
         return source
     return None

@@ -1,7 +1,7 @@
 """COCO keypoint AP with pycocotools' COCOeval (iouType 'keypoints', COCO's 17 OKS sigmas)."""
 import contextlib
 import io
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -44,6 +44,13 @@ def run_cocoeval(gt_file: str, results_file: str, sigmas: Optional[List[float]] 
         ev.accumulate()
         ev.summarize()
     return ev
+
+
+def matched_instances(ev, image_id: int, category_id: int) -> Tuple[list, list]:
+    """The ground-truth people and the detections ``COCOeval.evaluate()`` compared on one
+    image (its protected ``_gts`` / ``_dts``: the one place this project reads them;
+    ``tests/evaluation/test_coco.py`` fails loudly when pycocotools moves them)."""
+    return ev._gts[image_id, category_id], ev._dts[image_id, category_id]
 
 
 def stats_of(ev) -> Dict[str, float]:

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import bootstrap as bs
 from . import power as pw
+from .coco import matched_instances
 from ..utils import UserError, atomic_path, read_json, write_json
 
 CLASSES = ('good', 'jitter', 'inversion', 'swap', 'miss')
@@ -115,8 +116,8 @@ def _classify(ev, flip: Sequence[int]) -> dict:
     base = a_all * num_i
     for i, img in enumerate(p.imgIds):
         e = ev.evalImgs[base + i]
-        people = [g for g in ev._gts[img, cat] if not g['iscrowd']]
-        dts = ev._dts[img, cat]
+        gts, dts = matched_instances(ev, img, cat)
+        people = [g for g in gts if not g['iscrowd']]
         if dts and people:
             G = np.array([g['keypoints'] for g in people], float).reshape(len(people), num_k, 3)
             areas = np.array([g['area'] for g in people], float)
@@ -204,13 +205,17 @@ def diagnose(gt: dict, results: List[dict], keypoints: Optional[Sequence[str]] =
         tuple(keypoints))
 
 
-def diagnose_file(gt_file: str, results_file: str, gt: Optional[dict] = None) -> Diagnosis:
-    """:func:`diagnose` of a results file on a checked ground truth."""
-    from .coco import _check_results, read_gt
+def diagnose_file(gt_file: str, results_file: str, gt: Optional[dict] = None,
+                  partial: bool = False) -> Diagnosis:
+    """:func:`diagnose` of a results file on a checked ground truth, the results checked as
+    for AP (:func:`~psa_pose.evaluation.results_check.check_results`; ``partial``: images with
+    people may have no result)."""
+    from .coco import read_gt
+    from .results_check import check_results
     if gt is None:
         gt = read_gt(gt_file)
     results = read_json(results_file, 'a COCO keypoint results file')
-    _check_results(results, results_file, 17)
+    check_results(results, results_file, gt, gt_file, 17, partial)
     return diagnose(gt, results)
 
 
@@ -334,7 +339,7 @@ def add_diagnosis(rows: List[dict], runs: List[dict], resamples: int = 1000, see
                   flush=True)
         if run['gt'] not in gts:
             gts[run['gt']] = read_gt(run['gt'])
-        diags[path] = diagnose_file(run['gt'], path, gts[run['gt']])
+        diags[path] = diagnose_file(run['gt'], path, gts[run['gt']], run.get('partial', False))
     image_ids = diags[files[0]].image_ids
     counts = bs.resample_counts(len(image_ids), max(resamples, 1), seed) if resamples else None
     if progress and counts is not None:

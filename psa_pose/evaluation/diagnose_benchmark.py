@@ -22,8 +22,10 @@ def run(num_images: int, num_people: int, resamples: int, seed: int,
         names = ('baseline', 'psa')
         rows = [{'config': n, 'baseline': names[0]} for n in names]
         t0 = time.perf_counter()
+        # the generated results miss some images on purpose (missed people)
         runs = [{'config': n, 'seed': 0, 'source': f, 'results': f, 'gt': gt_file,
-                 'metrics': evaluate(gt_file, f)} for n, f in zip(names, files)]
+                 'partial': True, 'metrics': evaluate(gt_file, f, partial=True)}
+                for n, f in zip(names, files)]
         t1, c1 = time.perf_counter(), time.process_time()
         diag = dg.add_diagnosis(rows, runs, resamples, 0)
         t2, c2 = time.perf_counter(), time.process_time()

@@ -173,7 +173,13 @@ def test_every_config_names_weights_that_fetch_pretrained_knows():
         'hrnet_w32-36af842e.pth', 'hrnet_w48-8ef0771d.pth',
         os.path.basename(pretrained.resolve_url('torchvision://resnet50')),
         os.path.basename(pretrained.resolve_url('torchvision://resnet101')),
-        os.path.basename(pretrained.resolve_url('torchvision://resnet152'))])
+        os.path.basename(pretrained.resolve_url('torchvision://resnet152')),
+        os.path.basename(pretrained.resolve_url('mmcls://resnet50_v1d')),
+        os.path.basename(pretrained.resolve_url('mmcls://resnext50_32x4d')),
+        # RTMPose's CSPNeXt backbones, pretrained on AIC + COCO by mmpose
+        'cspnext-tiny_udp-aic-coco_210e-256x192-cbed682d_20230130.pth',
+        'cspnext-s_udp-aic-coco_210e-256x192-92f5a029_20230130.pth',
+        'cspnext-m_udp-aic-coco_210e-256x192-f2f7d6f6_20230130.pth'])
     assert sum(len(v) for v in urls.values()) == len(config_files())
 
 

@@ -517,7 +517,7 @@ def run(*cmd, cwd):
 def in_process(capsys, main, *argv):
     """A tool's ``main(argv)`` in this process, as its script runs it: exit code, stdout and
     stderr (the process boundary itself is what test_train_script_missing_data_root tests)."""
-    from tests.tools.test_mistakes import forget_mmengine_instances
+    from tests.conftest import forget_mmengine_instances
     try:
         code = main([str(a) for a in argv]) or 0
     except SystemExit as e:

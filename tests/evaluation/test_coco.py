@@ -131,3 +131,20 @@ def test_bad_annotation_file_exits_2_without_output(tiny_coco, tmp_path, capsys,
 def test_normalize_mmpose_names():
     assert normalize_metrics({'coco/AP': 0.5, 'coco/AP .5': 0.9, 'coco/AR (L)': 0.3,
                               'other': 1}) == {'AP': 0.5, 'AP50': 0.9, 'ARL': 0.3}
+
+
+def test_matched_instances_reads_cocoevals_own_lists(tiny_coco, tmp_path):
+    """matched_instances is the one reader of COCOeval's protected _gts/_dts: per image, the
+    annotated people and the results it compared (fails loudly if pycocotools moves them)."""
+    from psa_pose.evaluation.coco import matched_instances, run_cocoeval
+    path = tmp_path / 'gt_as_results.json'
+    results = _results(_gt(tiny_coco), noise=0)
+    path.write_text(json.dumps(results))
+    ev = run_cocoeval(_gt(tiny_coco), str(path))
+    with open(_gt(tiny_coco)) as f:
+        gt = json.load(f)
+    for image in gt['images']:
+        gts, dts = matched_instances(ev, image['id'], 1)
+        assert [g['id'] for g in gts] == [a['id'] for a in gt['annotations']
+                                          if a['image_id'] == image['id']]
+        assert len(dts) == sum(r['image_id'] == image['id'] for r in results)

@@ -178,7 +178,7 @@ def _leaves(value):
 
 
 def test_identical_models_zero_deltas(files, tmp_path, capsys):
-    code = main(['--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
+    code = main(['--partial', '--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
                  str(files / 'a.json'), '--bootstrap', '50', '--diagnose', '--out-dir',
                  str(tmp_path)])
     assert code == 0
@@ -201,7 +201,7 @@ def test_identical_models_zero_deltas(files, tmp_path, capsys):
 
 
 def test_diagnose_keys_and_verdicts(files, tmp_path, capsys):
-    main(['--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
+    main(['--partial', '--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
           str(files / 'b.json'), '--bootstrap', '100', '--target-delta', '0.001',
           '--out-dir', str(tmp_path)])
     out = capsys.readouterr().out
@@ -221,7 +221,7 @@ def test_diagnose_without_results_files(tmp_path, capsys):
         (tmp_path / f'{name}.json').write_text(json.dumps({'config': config, 'coco/AP': 0.7}))
     out = tmp_path / 'out'
     with pytest.raises(SystemExit) as e:
-        main([str(tmp_path / 'base.json'), str(tmp_path / 'psa.json'), '--diagnose',
+        main(['--partial', str(tmp_path / 'base.json'), str(tmp_path / 'psa.json'), '--diagnose',
               '--out-dir', str(out)])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1
@@ -252,7 +252,8 @@ def test_experiment_folders_with_seeds(tmp_path, capsys):
             (run / 'metrics.json').write_text(json.dumps(
                 {'config': configs[role], 'seed': seed, 'ann_file': str(tmp_path / 'gt.json'),
                  **{f'coco/{k}': v for k, v in metrics.items()}}))
-    main([str(tmp_path / 'baseline'), str(tmp_path / 'psa'), '--diagnose', '--bootstrap', '100',
+    main(['--partial', str(tmp_path / 'baseline'), str(tmp_path / 'psa'), '--diagnose',
+          '--bootstrap', '100',
           '--target-delta', '0.5', '--out-dir', str(tmp_path / 'out')])
     base, psa = json.loads((tmp_path / 'out' / 'compare.json').read_text())
     per_seed = [aps['psa', s] - aps['baseline', s] for s in range(3)]
@@ -270,7 +271,7 @@ def test_experiment_folders_with_seeds(tmp_path, capsys):
 
 def test_target_delta_zero_refused(files, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
-        main(['--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
+        main(['--partial', '--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
               str(files / 'b.json'), '--target-delta', '0', '--out-dir', str(tmp_path / 'o')])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith('error: --target-delta 0.0: needs')
@@ -278,7 +279,7 @@ def test_target_delta_zero_refused(files, tmp_path, capsys):
 
 
 def test_no_bootstrap(files, tmp_path, capsys):
-    main(['--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
+    main(['--partial', '--gt', str(files / 'gt.json'), '--results', str(files / 'a.json'),
           str(files / 'b.json'), '--bootstrap', '0', '--diagnose', '--out-dir', str(tmp_path)])
     base, other = json.loads((tmp_path / 'compare.json').read_text())
     assert other['delta_errors_ci'] is None and other['mde_AP'] is None

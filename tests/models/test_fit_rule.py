@@ -22,8 +22,7 @@ from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
 from psa_pose.tools import train as train_tool
 from psa_pose.utils import UserError
-from tests.tools.test_mistakes import (BASE, BASE_IN_PSA, IMAGE, NARROW, PSA, PSA_IN_BASE,
-                                       forget_mmengine_instances)
+from tests.tools.test_mistakes import BASE, BASE_IN_PSA, IMAGE, NARROW, PSA, PSA_IN_BASE
 
 # the words each kind of checkpoint gets wherever it is refused (the problem, before the fix);
 # the backbone's init_cfg compares backbone keys (no 'backbone.' prefix), the rest whole models
@@ -38,12 +37,6 @@ TRUNCATED = re.compile(r'is truncated \(a zip checkpoint without the index at it
                        r'bytes\)')
 RELEASE = re.compile(r'sha256 starts with [0-9a-f]{8}, the name says deadbeef; the file is '
                      r'corrupt or was changed: download it again')
-
-
-@pytest.fixture(autouse=True)
-def fresh_mmengine():
-    yield
-    forget_mmengine_instances()
 
 
 @pytest.fixture(scope='module')

@@ -26,7 +26,8 @@ from psa_pose.tools import get_flops as flops_tool
 from psa_pose.tools import publish as publish_tool
 from psa_pose.tools import test as test_tool
 from psa_pose.tools import train as train_tool
-from tests.conftest import REPO, run_script, tiny_coco_dir
+from tests.conftest import (REPO, forget_mmengine_instances, run_script,
+                            tiny_coco_dir)
 
 TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
@@ -53,25 +54,6 @@ def refused(capsys, main, argv, code=2) -> str:
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and err.endswith('\n'), err[-3000:]
     return err[:-1]
-
-
-def forget_mmengine_instances() -> None:
-    """mmengine keeps one visualizer and one logger per process and experiment name
-    (ManagerMixin instances), bound to the first Runner's work dir and to the stderr of the
-    test that made them (pytest closes it afterwards): each in-process run needs its own, as in
-    a fresh process. The name ends in a timestamp to the second, so two runs of one test that
-    start within the same second would share the first run's log file."""
-    from mmengine.logging import MMLogger
-    from mmengine.visualization import Visualizer
-    from mmpose.visualization import PoseLocalVisualizer
-    for cls in (Visualizer, PoseLocalVisualizer, MMLogger):
-        cls._instance_dict.clear()
-
-
-@pytest.fixture(autouse=True)
-def fresh_visualizer():
-    yield
-    forget_mmengine_instances()
 
 
 @pytest.fixture(scope='module')
