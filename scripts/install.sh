@@ -12,7 +12,7 @@ STAMP="$VENV/.psa_pose_install_stamp"
 PYTHON="${PYTHON:-python3}"
 
 want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" "$ROOT/requirements-export.txt" \
-        "$ROOT/pyproject.toml" \
+        "$ROOT/requirements-source.txt" "$ROOT/pyproject.toml" \
         "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
 if [[ "${1:-}" != "--force" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   echo "[install] $VENV is up to date"
@@ -45,6 +45,8 @@ step "creating $VENV with $("$PYTHON" --version 2>&1)"
 rm -f "$STAMP"
 step "installing requirements.txt and requirements-export.txt (torch is large: about 2 minutes)"
 pip_q install --progress-bar off -q -r "$ROOT/requirements.txt" -r "$ROOT/requirements-export.txt"
+step "building xtcocotools from its sdist against numpy 2 (about 10 s; needs a C compiler: apt-get install gcc)"
+pip_q install --progress-bar off -q --no-deps --no-build-isolation -r "$ROOT/requirements-source.txt"
 step "installing requirements-nodeps.txt without their broken dependency lists"
 pip_q install --progress-bar off -q --no-deps -r "$ROOT/requirements-nodeps.txt"
 step "installing psa_pose (editable)"
@@ -60,7 +62,8 @@ import warnings
 warnings.simplefilter('ignore')
 import mmengine, mmcv, mmpose, torch, torchvision
 import mmpose.apis, mmpose.evaluation, mmpose.models  # noqa: F401
-import onnx, onnxruntime, onnxscript  # noqa: F401  (requirements-export.txt)
+import onnx, onnxruntime, onnxscript, mmdeploy_runtime  # noqa: F401  (requirements-export.txt)
+import xtcocotools.cocoeval, pycocotools.cocoeval, cv2  # noqa: F401  (compiled against numpy 2)
 import psa_pose  # noqa: F401
 print(f'[install] torch {torch.__version__}, torchvision {torchvision.__version__}, '
       f'mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmpose {mmpose.__version__}')

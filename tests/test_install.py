@@ -10,7 +10,7 @@ def test_install_refuses_a_full_disk_in_one_line_before_creating_the_venv(tmp_pa
     (tmp_path / 'scripts').mkdir()
     shutil.copy(os.path.join(REPO, 'scripts', 'install.sh'), tmp_path / 'scripts')
     for name in ('requirements.txt', 'requirements-nodeps.txt', 'requirements-export.txt',
-                 'pyproject.toml'):
+                 'requirements-source.txt', 'pyproject.toml'):
         shutil.copy(os.path.join(REPO, name), tmp_path)
     # More than any disk here has free: the check must stop the install.
     env = {**SCRIPT_ENV, 'PSA_POSE_INSTALL_NEED_GB': '1000000'}

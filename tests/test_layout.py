@@ -35,6 +35,7 @@ RANKS = {
     'psa_pose.engine.pretrained': 3,
     'psa_pose.evaluation.compare': 3,
     'psa_pose.deploy.export': 3,
+    'psa_pose.deploy.sdk': 3,
     'psa_pose.deploy.publish': 3,
     'psa_pose.deploy.demo': 3,
     'psa_pose.zoo': 3,

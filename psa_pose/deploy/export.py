@@ -21,7 +21,7 @@ import json
 import os
 import os.path as osp
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -140,32 +140,55 @@ def real_crops(cfg: Config, model: nn.Module, count: int) -> Tuple[torch.Tensor,
 
 
 def export(graph: nn.Module, example: torch.Tensor, path: str, opset: int,
-           meta: Dict) -> None:
+           meta: Optional[Dict], output_names: Sequence[str] = ('heatmaps', ),
+           ir_version: Optional[int] = None) -> None:
     """Write the ONNX graph (one file, weights inside) with ``meta`` in its metadata and check
-    it with ``onnx.checker``."""
+    it with ``onnx.checker``; ``ir_version``: declare this older IR version (for an older
+    onnxruntime) instead of the exporter's."""
     import onnx
     batch = torch.export.Dim('batch', min=1)
     with torch.no_grad():
         program = torch.onnx.export(graph, (example,), None, dynamo=True, opset_version=opset,
-                                    input_names=['input'], output_names=['heatmaps'],
+                                    input_names=['input'], output_names=list(output_names),
                                     dynamic_shapes=({0: batch},), verbose=False)
     proto = program.model_proto
-    proto.metadata_props.add(key=METADATA_KEY, value=json.dumps(meta))
+    if meta is not None:
+        proto.metadata_props.add(key=METADATA_KEY, value=json.dumps(meta))
+    if ir_version is not None:
+        proto.ir_version = ir_version
     onnx.checker.check_model(proto, full_check=True)
     onnx.save_model(proto, path)
 
 
 def largest_difference(path: str, graph: nn.Module, inputs: torch.Tensor) -> float:
-    """max |onnxruntime - PyTorch| of the heatmaps on ``inputs``."""
+    """max |onnxruntime - PyTorch| of the outputs (heatmaps, or SimCC's x and y) on
+    ``inputs``."""
     import onnxruntime as ort
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    got = session.run(None, {'input': inputs.numpy()})[0]
+    outputs = session.run(None, {'input': inputs.numpy()})
     with torch.no_grad():
-        want = graph(inputs).numpy()
-    if got.shape != want.shape:
-        raise UserError(f'{path}: onnxruntime gives heatmaps of shape {got.shape}, PyTorch '
-                        f'{want.shape}; report this with the config')
-    return float(np.abs(got - want).max())
+        wanted = graph(inputs)
+    wanted = wanted if isinstance(wanted, (tuple, list)) else (wanted, )
+    diff = 0.0
+    for got, want in zip(outputs, wanted, strict=True):
+        want = want.numpy()
+        if got.shape != want.shape:
+            raise UserError(f'{path}: onnxruntime gives outputs of shape {got.shape}, PyTorch '
+                            f'{want.shape}; report this with the config')
+        diff = max(diff, float(np.abs(got - want).max()))
+    return diff
+
+
+def export_config(config: str, options: Optional[Dict], check_ann: Optional[str],
+                  input_shape: Optional[Tuple[int, int]]) -> Config:
+    """The config to export: its options, ``check_ann`` as test set, ``input_shape``."""
+    options = dict(options or {})
+    if check_ann:
+        options.update(check_data_options(check_ann))
+    cfg = load_config(config, options)
+    if input_shape:
+        set_input_shape(cfg, input_shape)
+    return cfg
 
 
 def export_onnx(config: str, checkpoint: str, out: str, input_shape: Optional[Tuple[int, int]]
@@ -175,12 +198,7 @@ def export_onnx(config: str, checkpoint: str, out: str, input_shape: Optional[Tu
     """Export ``config`` with ``checkpoint`` to ``out``; return the largest difference to
     PyTorch. Nothing is written when it is above ``tolerance`` (:class:`UserError`)."""
     from mmpose.apis.inference import dataset_meta_from_config
-    options = dict(options or {})
-    if check_ann:
-        options.update(check_data_options(check_ann))
-    cfg = load_config(config, options)
-    if input_shape:
-        set_input_shape(cfg, input_shape)
+    cfg = export_config(config, options, check_ann, input_shape)
     meta = runtime_metadata(cfg, dataset_meta_from_config(cfg, 'test'), config)
     model = build_model(cfg).eval()
     load_weights(model, checkpoint, config)

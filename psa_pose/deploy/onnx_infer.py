@@ -274,6 +274,43 @@ class OnnxPoseModel:
         return keypoints.astype(np.float32), scores.astype(np.float32)
 
 
+def sdk_boxes(boxes_xyxy: np.ndarray) -> np.ndarray:
+    """[x1, y1, x2, y2] boxes as mmdeploy-runtime 1.3.1's ``PoseDetector`` reads them: it
+    truncates them to whole pixels (its Python binding) and takes the right and bottom edges as
+    inclusive (its C API adds 1 to the width and height), so round and subtract 1."""
+    return np.round(np.asarray(boxes_xyxy, np.float32)) - np.array([0, 0, 1, 1], np.float32)
+
+
+class SdkPoseModel:
+    """An mmdeploy SDK folder (``scripts/export_onnx.py --sdk DIR``) run by
+    ``mmdeploy_runtime.PoseDetector``, called as :class:`OnnxPoseModel` is."""
+
+    def __init__(self, folder: str) -> None:
+        try:
+            import mmdeploy_runtime
+        except ImportError:
+            raise DeployError('mmdeploy_runtime is not installed, it runs SDK folders: pip '
+                              'install mmdeploy-runtime==1.3.1') from None
+        if not os.path.isfile(os.path.join(folder, 'pipeline.json')):
+            raise DeployError(f'{folder}: not an mmdeploy SDK folder (no pipeline.json); '
+                              f'write one with scripts/export_onnx.py CONFIG CKPT --sdk DIR')
+        with open(os.path.join(folder, 'detail.json')) as f:
+            self.meta = json.load(f).get('psa_pose', {})
+        self.detector = mmdeploy_runtime.PoseDetector(model_path=folder, device_name='cpu',
+                                                      device_id=0)
+
+    def __call__(self, image_bgr: np.ndarray,
+                 boxes_xywh: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Keypoints in image pixels (N, K, 2) and scores (N, K) for the boxes (N, 4) xywh."""
+        boxes = np.asarray(boxes_xywh, dtype=np.float32).reshape(-1, 4)
+        if len(boxes) == 0:
+            k = len(self.meta.get('keypoint_names', ()))
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+        xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+        out = np.asarray(self.detector(image_bgr, sdk_boxes(xyxy)), dtype=np.float32)
+        return out[..., :2], out[..., 2]
+
+
 def read_image(path: str) -> np.ndarray:
     """The BGR image of a file, decoded from its bytes as mmcv (and so demo.py) does:
     ``cv2.imread`` returns a truncated JPEG's top rows over grey, ``cv2.imdecode`` refuses it."""
@@ -320,15 +357,20 @@ def _read_boxes(text: str) -> np.ndarray:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('model', help='MODEL.onnx from scripts/export_onnx.py')
+    parser.add_argument('model', nargs='?', help='MODEL.onnx from scripts/export_onnx.py')
     parser.add_argument('image')
     parser.add_argument('--bboxes', help='person boxes: JSON [[x, y, w, h], ...] or a file '
                         'holding it (default: the whole image)')
     parser.add_argument('--out', help='write {"keypoints": ..., "scores": ...} JSON here')
     parser.add_argument('--threads', type=int, help='onnxruntime intra-op threads')
+    parser.add_argument('--sdk', metavar='DIR', help='run an mmdeploy SDK folder (export_onnx.py '
+                        '--sdk) with mmdeploy_runtime instead of MODEL.onnx')
     args = parser.parse_args(argv)
+    if bool(args.model) == bool(args.sdk):
+        parser.error('give MODEL.onnx or --sdk DIR (one of them)')
     try:
-        model = OnnxPoseModel(args.model, threads=args.threads)
+        model = SdkPoseModel(args.sdk) if args.sdk else \
+            OnnxPoseModel(args.model, threads=args.threads)
         image = read_image(args.image)
         boxes = _read_boxes(args.bboxes) if args.bboxes else \
             np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 from ..config import add_cfg_options
 
-from ..deploy import export
+from ..deploy import export, sdk
 from ..deploy.export import DEFAULT_OPSET, TOLERANCE, export_onnx
 from ..utils import one_line_errors
 
@@ -15,7 +15,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='training checkpoint or published release')
-    parser.add_argument('--out', required=True, help='MODEL.onnx')
+    out = parser.add_mutually_exclusive_group(required=True)
+    out.add_argument('--out', help='MODEL.onnx')
+    out.add_argument('--sdk', metavar='DIR', help="a new folder in mmdeploy's SDK layout, run by "
+                     'mmdeploy_runtime (see psa_pose/deploy/sdk.py)')
     parser.add_argument('--input-shape', type=int, nargs=2, metavar=('H', 'W'),
                         help="network input (default: the config's codec)")
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET,
@@ -30,8 +33,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     add_cfg_options(parser)
     args = parser.parse_args(argv)
     with one_line_errors():
-        export_onnx(args.config, args.checkpoint, args.out, args.input_shape, args.opset,
-                    args.cfg_options, args.check_ann, args.check_samples, args.tolerance)
+        run = sdk.export_sdk if args.sdk else export_onnx
+        run(args.config, args.checkpoint, args.sdk or args.out, args.input_shape, args.opset,
+            args.cfg_options, args.check_ann, args.check_samples, args.tolerance)
     return 0
 
 
