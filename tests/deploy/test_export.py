@@ -141,7 +141,7 @@ def test_publish_adds_the_onnx_file(small_res18, tmp_path, tiny_coco):
                 check_ann=os.path.join(tiny_coco, 'test_coco.json'), check_samples=2)
     out = run_script(sys.executable, os.path.join(REPO, 'scripts', 'publish_model.py'), ckpt,
                      tmp_path / 'rel' / 'res18', '--config', config, '--onnx', onnx_file,
-                     '--no-zoo')
+                     '--no-zoo', cwd=tmp_path)
     files = sorted(os.listdir(tmp_path / 'rel'))
     assert len(files) == 2 and files[0].endswith('.onnx') and files[1].endswith('.pth')
     assert files[0][:-len('.onnx')] == files[1][:-len('.pth')]
