@@ -458,6 +458,8 @@ def _runtime_table(res: dict) -> List[str]:
     if not other:
         return []
     keys = [k for k in res['variants']['baseline'] if k.startswith('fwd_')]
+    if not keys:                # --fwd-batches with no value: no forwards to compare
+        return []
     lines = ['| model | variant | ' + ' | '.join(f'{k[4:-3]}: this / eager' for k in keys)
              + ' |', '|' + '---|' * (2 + len(keys))]
     name = os.path.basename(res['config']).replace('.py', '')
