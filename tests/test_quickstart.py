@@ -50,7 +50,9 @@ def test_quickstart_runs_the_whole_job(quickstart):
         # the table's AP is pycocotools' on the run's own results file, found by itself
         assert row['AP'] == ours['AP'] and row['source'] == str(exp / role / 'metrics.json')
         assert ours['AP'] == pytest.approx(mmpose['coco/AP'], abs=1e-9)
-        assert mmpose['coco_results'] == str(exp / role / 'results.json')
+        # recorded beside the metrics, relative to the run folder, with its sha256
+        assert mmpose['coco_results'] == 'results.json'
+        assert mmpose['coco_results_sha256'] == sha256_of(str(exp / role / 'results.json'))
         assert mmpose['ann_file'] == str(data / 'annotations' / 'person_keypoints_val2017.json')
         assert 0 <= row['AP_ci'][0] <= row['AP_ci'][1] <= 1
         assert row['bootstrap'] == {'resamples': 1000, 'seed': 0, 'images': 16, 'level': 0.95}
