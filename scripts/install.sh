@@ -40,8 +40,11 @@ pip_q() {
   return "$rc"
 }
 
+# A venv from older requirement files is made anew, not updated: pip keeps an installed package
+# whose pin did not change, so a wheel built against numpy 1 (xtcocotools) would stay and fail at
+# import under numpy 2 with "numpy.dtype size changed". pip's cache makes the rebuild quick.
 step "creating $VENV with $("$PYTHON" --version 2>&1)"
-"$PYTHON" -m venv "$VENV"
+"$PYTHON" -m venv --clear "$VENV"
 rm -f "$STAMP"
 step "installing requirements.txt and requirements-export.txt (torch is large: about 2 minutes)"
 pip_q install --progress-bar off -q -r "$ROOT/requirements.txt" -r "$ROOT/requirements-export.txt"

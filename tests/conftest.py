@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from types import SimpleNamespace
 from typing import Optional
 
 import pytest
@@ -174,6 +175,20 @@ def run_script(*cmd, cwd, env=None, check=True, timeout=1500) -> subprocess.Comp
     if check and out.returncode != 0:
         pytest.fail(f'{cmd} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
     return out
+
+
+def in_process(capsys, main, *argv) -> SimpleNamespace:
+    """A tool's ``main(argv)`` in this process, as its script runs it: exit code, stdout and
+    stderr. The default tier runs the tools this way; a subprocess only where the process
+    boundary itself is tested (test_train_script_missing_data_root, the exit-code tests)."""
+    try:
+        code = main([str(a) for a in argv]) or 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        forget_mmengine_instances()
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
 
 def pytest_configure(config):

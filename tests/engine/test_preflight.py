@@ -11,7 +11,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-from types import SimpleNamespace
 from typing import Optional
 
 import pytest
@@ -27,7 +26,7 @@ from psa_pose.utils import UserError, sha256_of
 from psa_pose.engine.preflight import check_config, check_weights, checked_runner
 from psa_pose.config import load_config
 from psa_pose.config import build_model
-from tests.conftest import REPO, tiny_coco_dir
+from tests.conftest import REPO, in_process, tiny_coco_dir
 
 TINY_COCO = tiny_coco_dir()     # read while this module is collected
 
@@ -512,20 +511,6 @@ def run(*cmd, cwd):
     """A script from an unrelated directory (no PYTHONPATH), as a user would run it."""
     return subprocess.run([sys.executable, *map(str, cmd)], cwd=cwd, env=ENV,
                           capture_output=True, text=True, timeout=600)
-
-
-def in_process(capsys, main, *argv):
-    """A tool's ``main(argv)`` in this process, as its script runs it: exit code, stdout and
-    stderr (the process boundary itself is what test_train_script_missing_data_root tests)."""
-    from tests.conftest import forget_mmengine_instances
-    try:
-        code = main([str(a) for a in argv]) or 0
-    except SystemExit as e:
-        code = e.code
-    finally:
-        forget_mmengine_instances()
-    out = capsys.readouterr()
-    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
 
 def test_train_script_missing_data_root(tmp_path):

@@ -2,14 +2,15 @@
 anything is built or written, one line naming the holder's PID, exit 2, nothing in the work dir
 written or changed."""
 import os
-import sys
 
 import pytest
 import torch
 
 from psa_pose.config import build_model, load_config
+from psa_pose.tools import test as test_tool
+from psa_pose.tools import train as train_tool
 
-from tests.conftest import REPO, run_script
+from tests.conftest import REPO, in_process
 from tests.engine.test_workdir import hold_in_another_process
 
 CFG = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18_1xb2-2e_minicoco-128x96.py')
@@ -20,7 +21,7 @@ def _snapshot(folder):
 
 
 @pytest.mark.parametrize('script,what', [('train.py', 'training'), ('test.py', 'testing')])
-def test_second_run_in_a_held_work_dir_is_refused(tmp_path, tiny_coco, script, what):
+def test_second_run_in_a_held_work_dir_is_refused(tmp_path, tiny_coco, script, what, capsys):
     work = tmp_path / 'work'
     proc = hold_in_another_process(work)
     try:
@@ -30,8 +31,9 @@ def test_second_run_in_a_held_work_dir_is_refused(tmp_path, tiny_coco, script, w
         (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
         before = _snapshot(work)
         args = [work / 'epoch_1.pth'] if script == 'test.py' else []
-        res = run_script(sys.executable, f'{REPO}/scripts/{script}', CFG, *args, '--work-dir',
-                         work, cwd=tmp_path, check=False, timeout=120)
+        # in this process: the holder is another process, which is what the lock is about
+        main = (test_tool if script == 'test.py' else train_tool).main
+        res = in_process(capsys, main, CFG, *args, '--work-dir', work)
         assert res.returncode == 2
         assert res.stderr.strip().splitlines() == [
             f'error: {work}: another run (PID {proc.pid}) is using this work dir; {what} here '
