@@ -14,8 +14,8 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from ..evaluation.metrics import normalize_metrics
-from ..models.checkpoint import (PUBLISHED, check_fit, load_checkpoint_file, tensors_of,
-                                 verify_published)
+from ..models.checkpoint import (PUBLISHED, check_fit, load_checkpoint_file, load_weights_only,
+                                 tensors_of, verify_published)
 from ..utils import UserError, atomic_path, read_json, sha256_of
 
 NAMED = '(the training checkpoint to publish)'
@@ -109,7 +109,7 @@ def load_published(path: str, map_location: str = 'cpu') -> dict:
     if not os.path.isfile(path):
         raise UserError(f'{path}: no such file')
     verify_published(path)
-    return torch.load(path, map_location=map_location, weights_only=True)
+    return load_weights_only(path, map_location=map_location)
 
 
 def release(in_file: str, out_file: str, config_arg: Optional[str] = None,

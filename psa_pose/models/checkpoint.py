@@ -53,6 +53,17 @@ def allow_checkpoint_globals() -> None:
 allow_checkpoint_globals()
 
 
+def load_weights_only(path: str, map_location: str = 'cpu', mmap: Optional[bool] = None) -> Any:
+    """``torch.load(path, weights_only=True)`` with :func:`checkpoint_globals` allowed.
+
+    They are added again for every load: mmengine's own loader enters torch's
+    ``safe_globals(...)`` context, whose exit removes its entries from torch's global set even
+    where they were there before, so after mmengine's first load in a process the allow-list
+    added at import lacks ``HistoryBuffer`` and numpy's arrays."""
+    allow_checkpoint_globals()
+    return torch.load(path, map_location=map_location, mmap=mmap, weights_only=True)
+
+
 class CheckpointMismatchError(RuntimeError):
     """A checkpoint lacks keys of the model (beyond the PSA keys) or has other shapes."""
 
@@ -222,7 +233,7 @@ def _torch_load(path: str) -> Any:
         # line of the error (or nothing) is what the user should see
         warnings.simplefilter('ignore')
         try:
-            return torch.load(path, map_location='cpu', mmap=mmap, weights_only=True)
+            return load_weights_only(path, mmap=mmap)
         except pickle.UnpicklingError:
             # training checkpoints hold numpy objects in their meta: mmengine's loader falls
             # back the same way, so the file is trusted as much as the run will trust it

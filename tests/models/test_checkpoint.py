@@ -105,3 +105,27 @@ def test_training_checkpoints_load_safely_without_the_warning(tmp_path, monkeypa
     # beyond mmengine's own allow-list, only numpy's dtype classes
     added = set(checkpoint_globals()) - set(mm_checkpoint.get_torch_safe_globals())
     assert added and all(issubclass(g, np.dtype) for g in added)
+
+
+def test_our_loads_stay_safe_after_mmengine_loaded_one(tmp_path):
+    """mmengine's loader enters torch's ``safe_globals`` context, whose exit removes its
+    entries from torch's global allow-list even though they were there before; our own loads
+    (the fit rule, publish) must still read a training checkpoint with weights_only=True after
+    that, not fall back to full unpickling."""
+    import pickle
+
+    import numpy as np
+    from mmengine.logging import MessageHub
+    from mmengine.runner import checkpoint as mm_checkpoint
+
+    from psa_pose.models.checkpoint import load_weights_only
+    hub = MessageHub('test_safe_load_after_mmengine')
+    hub.update_scalar('train/loss', 0.5)
+    path = tmp_path / 'epoch_1.pth'
+    torch.save({'meta': {'seed': np.int64(7)}, 'state_dict': {'w': torch.ones(2)},
+                'message_hub': hub.state_dict()}, path)
+    mm_checkpoint._safe_torch_load(str(path), map_location='cpu')
+    with pytest.raises(pickle.UnpicklingError):     # what the context's exit leaves behind
+        torch.load(path, map_location='cpu', weights_only=True)
+    loaded = load_weights_only(str(path))
+    assert loaded['meta']['seed'] == 7 and torch.equal(loaded['state_dict']['w'], torch.ones(2))
