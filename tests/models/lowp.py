@@ -69,3 +69,32 @@ def low_precision_errors(fast: torch.nn.Module, direct: torch.nn.Module, x: torc
         if grad:
             errors[f'{name}_grad'] = error(x_grad, ref_grad)
     return errors
+
+
+# (C, H, W) of HRNet-W48's four branches at 384x288 (the stem divides by 4): 6912 positions
+# at the top, the shapes the first 8-GPU run will see
+W48_384 = [(48, 96, 72), (96, 48, 36), (192, 24, 18), (384, 12, 9)]
+FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
+
+
+def check_stage_shape(mode: str, formulation: str, shape, memory_format: str,
+                      device: str) -> None:
+    """One HRNet-W48 384x288 stage shape, batch 2, float16 and bfloat16 autocast on
+    ``device``, ReLU inputs of maximum 3 (typical) and 3e3 (large; the direct path's output is
+    finite at both): the fast output is finite and within :func:`tolerance` of the float32
+    direct path's; at the typical size so is its input gradient (:func:`grad_tolerance`). At
+    3e3 with a unit output gradient float16 backward overflows in both paths (docs/gpu.md:
+    GradScaler's job), so no gradient is compared there."""
+    c, h, w = shape
+    fast, direct = fast_and_direct(c, mode, formulation, device)
+    gen = torch.Generator(device=device).manual_seed(1)
+    base = torch.randn(2, c, h, w, generator=gen, device=device).relu()
+    base = (base / base.amax()).to(memory_format=FORMATS[memory_format])
+    for peak in (3.0, 3e3):
+        for dtype in LOW_DTYPES:
+            errors = low_precision_errors(fast, direct, base * peak, dtype, grad=peak < 10)
+            where = (peak, dtype, errors)
+            assert errors['direct'] < float('inf'), where
+            assert errors['fast'] <= tolerance(errors['direct'], dtype), where
+            if peak < 10:
+                assert errors['fast_grad'] <= grad_tolerance(errors['direct_grad'], dtype), where

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from psa_pose.models import PolarizedSelfAttention
+from tests.models.lowp import W48_384, check_stage_shape
 
 
 def _w(conv):
@@ -431,6 +432,18 @@ def test_ablations_are_the_two_terms_of_p(formulation):
 
 
 # -- low precision: the fast path no less robust than the direct one ----------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize('shape,memory_format',
+                         [(s, 'contiguous') for s in W48_384] + [(W48_384[0], 'channels_last')],
+                         ids=lambda v: 'x'.join(map(str, v)) if isinstance(v, tuple) else v)
+@pytest.mark.parametrize('mode,formulation', ALL)
+def test_fast_as_robust_as_direct_at_hrnet_w48_shapes(mode, formulation, shape, memory_format):
+    """The CUDA test's check (test_psa_cuda.py) on CPU autocast, so that what it asserts runs
+    in CI too: HRNet-W48 384x288 stage shapes, fp16 and bf16, output and input gradient;
+    channels_last at the largest shape only (about 2.5 s of CPU a case here)."""
+    check_stage_shape(mode, formulation, shape, memory_format, 'cpu')
+
+
 @pytest.mark.parametrize('channels_last', [False, True])
 @pytest.mark.parametrize('mode,formulation', ALL)
 def test_fast_as_robust_as_direct_in_low_precision(mode, formulation, channels_last):
