@@ -242,6 +242,29 @@ def test_slurm_train_and_test_with_two_tasks_equal_torchrun(trained, slurm, tmp_
     assert_same_evaluation(tmp_path, 'one', 'two', 5)
 
 
+@pytest.mark.slow
+def test_slurm_sigterm_to_every_task_saves_once_and_resumes(trained, slurm, tmp_path):
+    """Slurm signals every task of the step: each of the 2 tasks gets SIGTERM after batch 2 of
+    epoch 2 (tests/tools/faults.py). One line of ours (rank 0's) with slurm_train.sh's own
+    resume command, exit 2; the rest of stderr is srun's and slurmstepd's own report of the
+    ended step. Resuming ends with the uninterrupted run's weights."""
+    cfg, work, _, _ = trained
+    run = tmp_path / 'work'
+    cmd = ['bash', f'{REPO}/scripts/slurm_train.sh', 'cpu', 'psa-train', cfg, run]
+    res = run_script(*cmd, cwd=tmp_path, timeout=600, check=False,
+                     env={**slurm, 'PSA_FAULT_SIGTERM_AFTER': '2:2'})
+    assert res.returncode == 2
+    ours = [line for line in res.stderr.splitlines()
+            if not line.startswith(('srun: ', 'slurmstepd'))]
+    assert ours == [
+        f'error: SIGTERM: training stopped at iteration 5 (epoch 2, batch 2/3); saved '
+        f'{run}/iter_5.pth; resume with: bash {REPO}/scripts/slurm_train.sh cpu psa-train '
+        f'{cfg} {run} --resume']
+    assert last_checkpoint(run) == str(run / 'iter_5.pth')
+    run_script(*cmd, '--resume', cwd=tmp_path, timeout=600, env=slurm)
+    assert_identical(weights(run / 'epoch_2.pth'), weights(work / 'epoch_2.pth'))
+
+
 @pytest.mark.parametrize('script,args', [('train', []), ('test', ['x.pth'])])
 def test_launcher_pytorch_outside_torchrun_is_one_line(tmp_path, script, args, capsys,
                                                         monkeypatch):
