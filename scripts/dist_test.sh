@@ -10,7 +10,7 @@ if [[ "${NODE_RANK:-0}" == 0 ]]; then
   "$PYTHON" -m psa_pose.engine.launch_check port "${PORT:-29500}" "scripts/dist_test.sh"
 fi
 "$PYTHON" "$ROOT/scripts/test.py" "$CONFIG" "$CHECKPOINT" "$@" --check > /dev/null
-exec "$PYTHON" -m torch.distributed.run \
+exec "$PYTHON" -m psa_pose.engine.torchrun \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
   --master_port="${PORT:-29500}" --nproc_per_node="$GPUS" \
   "$ROOT/scripts/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"

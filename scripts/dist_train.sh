@@ -11,7 +11,10 @@ if [[ "${NODE_RANK:-0}" == 0 ]]; then
   "$PYTHON" -m psa_pose.engine.launch_check port "${PORT:-29500}" "scripts/dist_train.sh"
 fi
 "$PYTHON" "$ROOT/scripts/train.py" "$CONFIG" "$@" --check > /dev/null
-exec "$PYTHON" -m torch.distributed.run \
+# what a preempted run prints to resume (psa_pose/engine/preemption.py)
+PSA_POSE_COMMAND=$(printf '%s\n' bash "$0" "$CONFIG" "$GPUS" "$@"); export PSA_POSE_COMMAND
+# torchrun, ending in one line (psa_pose/engine/torchrun.py)
+exec "$PYTHON" -m psa_pose.engine.torchrun \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
   --master_port="${PORT:-29500}" --nproc_per_node="$GPUS" \
   "$ROOT/scripts/train.py" "$CONFIG" --launcher pytorch "$@"

@@ -10,6 +10,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 [[ $# -ge 4 ]] || { echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]" >&2; exit 2; }
+# what a preempted run prints to resume (psa_pose/engine/preemption.py); srun passes it on
+PSA_POSE_COMMAND=$(printf '%s\n' bash "$0" "$@"); export PSA_POSE_COMMAND
 PARTITION=$1; JOB_NAME=$2; CONFIG=$3; WORK_DIR=$4; shift 4
 RESUME=()
 if [[ ${1:-} == --requeue ]]; then

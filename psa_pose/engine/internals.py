@@ -32,3 +32,12 @@ def update_val_interval(loop: Any) -> None:
     dynamic intervals), as it does itself before each epoch
     (``_decide_current_val_interval``)."""
     loop._decide_current_val_interval()
+
+
+def process_group_store() -> Any:
+    """The store the default process group was started with (torch's
+    ``distributed_c10d._get_default_store``: torchrun's agent store, or the one rank 0 of a
+    Slurm run hosts), which :func:`~.runner.lost_nodes` uses to call the roll after a
+    collective failed."""
+    from torch.distributed import distributed_c10d
+    return distributed_c10d._get_default_store()

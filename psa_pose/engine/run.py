@@ -3,6 +3,7 @@ command line merged over the config, the checked Runner, and one line for what c
 (a bad image, Ctrl-C, a release whose hash does not match)."""
 import argparse
 import os.path as osp
+import re
 import sys
 from typing import List
 
@@ -13,9 +14,9 @@ from ..evaluation import test_outputs as out
 from ..models.checkpoint import verify_published
 from ..utils import UserError, no_space_errors, sha256_of
 from . import add_safety_hooks, last_checkpoint
-from .preemption import set_command
+from .preemption import Preempted, set_command
 from .preflight import checked_runner
-from .runner import build_runner, end_distributed
+from .runner import build_runner, end_distributed, is_lost_worker, lost_nodes
 from .workdir import holding_work_dir
 
 
@@ -65,13 +66,39 @@ def train(args: argparse.Namespace, argv: List[str]) -> int:
                                 'train')
         runner.train()          # a NaN/inf loss: one line (engine.NonFiniteLossError)
         end_distributed()
+    except Preempted:
+        from mmengine.dist import is_main_process
+        if not is_main_process():
+            return 2            # rank 0 says it, once
+        raise
     except ImageDecodeError as e:
         raise UserError(f'{decode_error_line(e)}: training stopped at iteration '
                         f'{runner.iter + 1}; {_resume_advice(runner)}; replace or remove '
                         f'the image, or add --skip-bad-images to skip such images') from None
     except KeyboardInterrupt:
         return interrupted(runner)
+    except Exception as e:
+        if runner is None or not is_lost_worker(e):
+            raise
+        return worker_lost(e, f'training stopped at iteration {runner.iter + 1}; '
+                              f'{_resume_advice(runner)} on every node')
     return 0
+
+
+def worker_lost(e: BaseException, what: str) -> int:
+    """A collective failed because a process of the run is gone (killed, out of memory, its
+    node down): one line from the first surviving rank of each node naming the lost node
+    ranks (:func:`~.runner.lost_nodes`) instead of gloo's traceback on every rank; exit
+    code 2."""
+    nodes, speaks = lost_nodes()
+    if speaks:
+        cause = re.sub(r'^\[[^\]]*\] ', '', str(e).splitlines()[0] if str(e) else '')
+        cause = cause.split('. ')[0]
+        print(f'error: the worker{"s" if len(nodes) > 1 else ""} on node rank'
+              f'{"s" if len(nodes) > 1 else ""} {", ".join(map(str, nodes))} '
+              f'{"were" if len(nodes) > 1 else "was"} lost ({cause}); {what}',
+              file=sys.stderr)
+    return 2
 
 
 def _resume_advice(runner) -> str:

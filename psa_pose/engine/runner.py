@@ -11,7 +11,9 @@ config's backend, nccl by default, one process per GPU).
 """
 import argparse
 import os
-from typing import Optional
+import time
+from datetime import timedelta
+from typing import List, Optional, Tuple
 from unittest import mock
 
 import torch
@@ -96,7 +98,62 @@ def build_runner(cfg: Config):
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if note:
         runner.logger.info(note)    # rank 0's console and every rank's log file
+    register_node()
     return runner
+
+
+NODE_KEY, HERE_KEY = 'psa_pose/node/{}', 'psa_pose/here/{}'
+
+
+def node_rank() -> int:
+    """This process's node: torchrun's ``GROUP_RANK`` (its ``--node_rank``), Slurm's
+    ``SLURM_NODEID``; 0 without a launcher."""
+    return int(os.environ.get('GROUP_RANK', os.environ.get('SLURM_NODEID', 0)))
+
+
+def register_node() -> None:
+    """In a distributed run, record this rank's node in the process group's store, so that the
+    survivors of a lost worker can name its node (:func:`lost_nodes`)."""
+    from mmengine.dist import get_rank, is_distributed
+    from .internals import process_group_store
+    if is_distributed():
+        process_group_store().set(NODE_KEY.format(get_rank()), str(node_rank()))
+
+
+def is_lost_worker(e: BaseException) -> bool:
+    """Whether ``e`` is a collective of a distributed run that failed because another
+    process of the group is gone (gloo: connection closed or reset by the peer, a read
+    error; torch's ``DistBackendError`` for the other backends)."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    return isinstance(e, getattr(dist, 'DistBackendError', ())) or \
+        (isinstance(e, RuntimeError) and '/gloo/' in str(e))
+
+
+def lost_nodes(wait_s: float = 10.0) -> Tuple[List[int], bool]:
+    """After a collective failed (:func:`is_lost_worker`): every survivor answers a roll
+    call in the process group's store and waits ``wait_s`` for the others. Returns the node
+    ranks of the ranks that did not answer, and whether this rank is the one of its node to
+    say so (the lowest that answered). The store itself gone means node rank 0, which holds
+    it, was lost; then the first local process of each node says so."""
+    from mmengine.dist import get_rank, get_world_size
+    from .internals import process_group_store
+    rank, world = get_rank(), get_world_size()
+    try:
+        store = process_group_store()
+        store.set_timeout(timedelta(seconds=wait_s))
+        store.set(HERE_KEY.format(rank), '1')
+        keys = [HERE_KEY.format(r) for r in range(world)]
+        deadline = time.monotonic() + wait_s
+        while not store.check(keys) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        here = [r for r in range(world) if store.check([HERE_KEY.format(r)])]
+        node = {r: int(store.get(NODE_KEY.format(r))) for r in range(world)}
+    except (RuntimeError, OSError):
+        return [0], int(os.environ.get('LOCAL_RANK', 0)) == 0
+    lost = sorted({node[r] for r in range(world) if r not in here})
+    return lost, min(r for r in here if node[r] == node[rank]) == rank
 
 
 def end_distributed() -> None:

@@ -51,3 +51,19 @@ def test_epoch_loop_recomputes_its_validation_interval():
     loop = Loop()
     internals.update_val_interval(loop)
     assert loop.val_interval == 3
+
+
+def test_the_process_group_store_is_where_the_roll_call_reads_it(tmp_path):
+    """``internals.process_group_store`` (torch's ``distributed_c10d._get_default_store``),
+    which a lost worker's survivors use (``runner.lost_nodes``), in a one-process gloo group."""
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d
+    assert hasattr(distributed_c10d, '_get_default_store'), \
+        'torch.distributed.distributed_c10d._get_default_store is gone'
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store', rank=0,
+                            world_size=1)
+    try:
+        internals.process_group_store().set('psa_pose/node/0', '3')
+        assert internals.process_group_store().get('psa_pose/node/0') == b'3'
+    finally:
+        dist.destroy_process_group()

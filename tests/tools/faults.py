@@ -16,6 +16,8 @@ these is set (E = epoch, B = batch within it, both counted from 1 as the log doe
   of epoch E.
 * ``PSA_FAULT_SIGTERM_AFTER=E:B``: send it SIGTERM (what Slurm sends before preemption) after
   batch B of epoch E.
+* ``PSA_FAULT_SIGTERM_STEP_AFTER=E:B``: under torchrun, rank 0 sends SIGTERM to every process
+  of the run, as Slurm does to a job step: the launcher (its parent) and every worker.
 
 Between epoch E's checkpoint and the record of its validation (``FaultBeforeBestHook`` must be
 listed too for the second):
@@ -115,6 +117,12 @@ class FaultInjectionHook(Hook):
             os.kill(os.getpid(), signal.SIGINT)     # Python raises KeyboardInterrupt here
         if self._now('PSA_FAULT_SIGTERM_AFTER', runner, batch_idx):
             os.kill(os.getpid(), signal.SIGTERM)    # what Slurm sends before preemption
+        if self._now('PSA_FAULT_SIGTERM_STEP_AFTER', runner, batch_idx) and \
+                os.environ.get('RANK') == '0':
+            from psa_pose.engine.torchrun import children
+            launcher = os.getppid()
+            for pid in [launcher, *children(launcher)]:
+                os.kill(pid, signal.SIGTERM)
 
     def before_val_epoch(self, runner) -> None:
         _kill_at_epoch('PSA_FAULT_KILL_BEFORE_VAL', runner)

@@ -40,3 +40,29 @@ def test_config_mistake_is_printed_once(tmp_path, tiny_coco):
     assert line.startswith(f'error: {tiny_coco}/nope.json: annotation file of '
                            f'train_dataloader.dataset does not exist')
     assert 'ChildFailedError' not in res.stdout + res.stderr
+
+
+def test_resume_command_is_the_launch_scripts(monkeypatch):
+    """dist_train.sh and slurm_train.sh pass their own command line ($PSA_POSE_COMMAND, one
+    argument a line) to the workers; a preempted run prints it with --resume in place of any
+    --resume CKPT it had."""
+    from mmengine.config import Config
+
+    from psa_pose.engine.preemption import resume_command, set_command
+    monkeypatch.setenv('PSA_POSE_COMMAND', 'bash\nscripts/dist_train.sh\nC.py\n2\n--work-dir\n'
+                       'w d\n--resume\nw d/epoch_1.pth')
+    cfg = Config(dict(custom_hooks=[dict(type='PreemptionHook')]))
+    set_command(cfg, ['scripts/train.py', 'C.py', '--launcher', 'pytorch'])
+    assert resume_command(cfg.custom_hooks[0]['command']) == \
+        "bash scripts/dist_train.sh C.py 2 --work-dir 'w d' --resume"
+
+
+def test_a_worker_killed_by_a_signal_is_one_line():
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    from psa_pose.engine.torchrun import failure_line
+    killed = ProcessFailure(local_rank=0, pid=1, exitcode=-9, error_file='')
+    assert failure_line(3, killed, 1) == (
+        'worker rank 3 (local rank 0) on node rank 1 was killed by SIGKILL, so torchrun '
+        'stopped the workers of this node (out of memory? see dmesg); run the same command '
+        'again (with --resume to continue a training)')

@@ -5,6 +5,7 @@ images (12 people, tests/conftest.py: tiny_coco): 2 epochs of 3 iterations per r
 import glob
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import pytest
 import torch
 
+from psa_pose.engine import last_checkpoint
 from tests.conftest import REPO, run_script
 
 PSA_CFG = os.path.join(REPO, 'tests', 'configs', 'td-hm_res18-psa-p_1xb2-2e_minicoco-128x96.py')
@@ -117,6 +119,57 @@ def test_resume_under_torchrun_after_a_kill_equals_uninterrupted(trained, tmp_pa
     assert_identical(weights(killed / 'epoch_2.pth'), weights(work / 'epoch_2.pth'))
 
 
+@pytest.mark.slow
+def test_sigterm_to_the_whole_run_saves_the_iteration_once_and_resumes(trained, tmp_path):
+    """SIGTERM to every process of a 2-process dist_train.sh run after batch 2 of epoch 2, as
+    Slurm sends it to a job step (tests/tools/faults.py): rank 0 saves iteration 5 once, one
+    line (not one per rank, no torchrun traceback) with the command that resumes, exit 2; that
+    command ends with the uninterrupted run's weights."""
+    cfg, work, _, _ = trained
+    run = tmp_path / 'work'
+    res = dist_train(cfg, run, env={'PSA_FAULT_SIGTERM_STEP_AFTER': '2:2'}, check=False)
+    assert res.returncode == 2
+    saved = run / 'iter_5.pth'
+    assert res.stderr.splitlines() == [
+        f'error: SIGTERM: training stopped at iteration 5 (epoch 2, batch 2/3); saved {saved}; '
+        f'resume with: bash {REPO}/scripts/dist_train.sh {cfg} 2 --work-dir {run} --resume']
+    assert last_checkpoint(run) == str(saved)
+    assert sorted(p.name for p in run.glob('*.pth')) == \
+        ['best_coco_AP_epoch_1.pth', 'epoch_1.pth', 'iter_5.pth']
+    assert not glob.glob(str(run / '.*'))                # no temporary left
+    resumed = dist_train(cfg, run, '--resume')
+    assert 'resuming epoch 2 after its batch 2' in resumed.stdout
+    assert_identical(weights(run / 'epoch_2.pth'), weights(work / 'epoch_2.pth'))
+
+
+@pytest.mark.slow
+def test_a_worker_lost_on_another_node_is_one_line_naming_the_node(trained, tmp_path):
+    """Two torchrun nodes on this machine (NNODES=2, one process each, gloo): node 1's worker
+    is killed after batch 1 of epoch 2. Node 0 says in one line which node was lost and how
+    to continue, exit 2; node 1 says its worker was killed, exit 128 + 9. No traceback."""
+    cfg = trained[0]
+    work = tmp_path / 'work'
+    env = {**ENV, 'NNODES': '2', 'MASTER_ADDR': '127.0.0.1', 'PORT': free_port()}
+    cmd = ['bash', f'{REPO}/scripts/dist_train.sh', str(cfg), '1', '--work-dir', str(work)]
+    with open(tmp_path / 'node1.out', 'w') as out, open(tmp_path / 'node1.err', 'w') as err:
+        node1 = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=err, env={
+            **env, 'NODE_RANK': '1', 'PSA_FAULT_KILL_AFTER': '2:1'})
+        node0 = run_script(*cmd, cwd=tmp_path, check=False, timeout=600,
+                           env={**env, 'NODE_RANK': '0'})
+        assert node1.wait(timeout=120) == 137
+    assert node0.returncode == 2
+    [line] = node0.stderr.splitlines()
+    cause = r'(Connection closed by peer|Read error|Connection reset by peer)[^()]*'
+    assert re.fullmatch(
+        rf'error: the worker on node rank 1 was lost \({cause}\); training stopped at '
+        rf'iteration 4; the last checkpoint is {re.escape(str(work))}/epoch_1.pth; continue '
+        rf'with --resume on every node', line), line
+    assert (tmp_path / 'node1.err').read_text().splitlines() == [
+        'error: worker rank 1 (local rank 0) on node rank 1 was killed by SIGKILL, so torchrun '
+        'stopped the workers of this node (out of memory? see dmesg); run the same command '
+        'again (with --resume to continue a training)']
+
+
 def predictions(path):
     with open(path, 'rb') as f:
         return [(p['id'], p['pred_instances']['keypoints'], p['pred_instances']['keypoint_scores'])
@@ -187,6 +240,29 @@ def test_slurm_train_and_test_with_two_tasks_equal_torchrun(trained, slurm, tmp_
                tmp_path / 'w2', '--out', tmp_path / 'two.json', '--dump', tmp_path / 'two.pkl',
                *options, cwd=tmp_path, env=slurm, timeout=600)
     assert_same_evaluation(tmp_path, 'one', 'two', 5)
+
+
+@pytest.mark.slow
+def test_slurm_sigterm_to_every_task_saves_once_and_resumes(trained, slurm, tmp_path):
+    """Slurm signals every task of the step: each of the 2 tasks gets SIGTERM after batch 2 of
+    epoch 2 (tests/tools/faults.py). One line of ours (rank 0's) with slurm_train.sh's own
+    resume command, exit 2; the rest of stderr is srun's and slurmstepd's own report of the
+    ended step. Resuming ends with the uninterrupted run's weights."""
+    cfg, work, _, _ = trained
+    run = tmp_path / 'work'
+    cmd = ['bash', f'{REPO}/scripts/slurm_train.sh', 'cpu', 'psa-train', cfg, run]
+    res = run_script(*cmd, cwd=tmp_path, timeout=600, check=False,
+                     env={**slurm, 'PSA_FAULT_SIGTERM_AFTER': '2:2'})
+    assert res.returncode == 2
+    ours = [line for line in res.stderr.splitlines()
+            if not line.startswith(('srun: ', 'slurmstepd'))]
+    assert ours == [
+        f'error: SIGTERM: training stopped at iteration 5 (epoch 2, batch 2/3); saved '
+        f'{run}/iter_5.pth; resume with: bash {REPO}/scripts/slurm_train.sh cpu psa-train '
+        f'{cfg} {run} --resume']
+    assert last_checkpoint(run) == str(run / 'iter_5.pth')
+    run_script(*cmd, '--resume', cwd=tmp_path, timeout=600, env=slurm)
+    assert_identical(weights(run / 'epoch_2.pth'), weights(work / 'epoch_2.pth'))
 
 
 @pytest.mark.parametrize('script,args', [('train', []), ('test', ['x.pth'])])

@@ -250,16 +250,17 @@ def test_compare_train_seeds_resume_after_a_kill(tmp_path, killed):
 
 @pytest.mark.parametrize('script,args,expected', [
     ('dist_train.sh', ['CFG.py', '8', '--amp'],
-     '-m torch.distributed.run --nnodes=2 --node_rank=1 --master_addr=10.1.2.3 '
+     '-m psa_pose.engine.torchrun --nnodes=2 --node_rank=1 --master_addr=10.1.2.3 '
      '--master_port=29555 --nproc_per_node=8 {REPO}/scripts/train.py CFG.py --launcher pytorch '
      '--amp'),
     ('dist_test.sh', ['CFG.py', 'x.pth', '4', '--out', 'm.json'],
-     '-m torch.distributed.run --nnodes=2 --node_rank=1 --master_addr=10.1.2.3 '
+     '-m psa_pose.engine.torchrun --nnodes=2 --node_rank=1 --master_addr=10.1.2.3 '
      '--master_port=29555 --nproc_per_node=4 {REPO}/scripts/test.py CFG.py x.pth --launcher '
      'pytorch --out m.json'),
 ])
 def test_dist_wrappers_assemble_torchrun(tmp_path, script, args, expected):
-    """A stand-in interpreter records the torchrun call (mmengine's pytorch launcher needs
+    """A stand-in interpreter records the torchrun call (psa_pose.engine.torchrun takes
+    torchrun's arguments; mmengine's pytorch launcher needs
     CUDA, so a real multi-process run is for a GPU machine)."""
     fake = tmp_path / 'python'
     fake.write_text('#!/bin/sh\necho "$@" > "$CALL_LOG"\n')
