@@ -21,12 +21,14 @@ The folder is written in a temporary folder beside ``DIR``, checked (onnxruntime
 PyTorch on real crops; ``mmdeploy_runtime.PoseDetector`` loads and runs it) and only then
 renamed to ``DIR``.
 
-The network and decoder are mmpose's; the crop is the SDK's own. mmdeploy-runtime 1.3.1's
-``TopDownAffine`` moves the crop centre by ``0.5 * scale / input_size - 0.5`` px and handles the
-image border its own way, and ``PoseDetector`` takes whole-pixel boxes with inclusive right and
-bottom edges (:func:`psa_pose.deploy.onnx_infer.sdk_boxes`). Its keypoints therefore equal
-mmpose's ``inference_topdown`` only as far as the model is insensitive to a sub-pixel shift of
-its crop (measured: docs/install.md).
+The network and decoder are mmpose's (the decoders equal mmpose's codecs within 1e-3 px); the
+crop is the SDK's own, and no ``pipeline.json`` key changes it: mmdeploy-runtime 1.3.1's
+``TopDownAffine`` reads only ``image_size`` and ``cv::resize``s the padded box rounded to whole
+pixels, which moves the crop by ``0.5 * scale / input_size - 0.5`` px against mmpose's warp and
+scales x and y apart; ``PoseDetector`` takes whole-pixel boxes with inclusive right and bottom
+edges (:func:`psa_pose.deploy.onnx_infer.sdk_boxes`). Its keypoints therefore equal mmpose's
+``inference_topdown`` only as far as the model is insensitive to a sub-pixel move of its crop
+(measured: docs/install.md, tests/deploy/test_sdk.py).
 """
 import json
 import os
