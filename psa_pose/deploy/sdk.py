@@ -11,8 +11,9 @@ mmpose model (``tools/deploy.py ... --dump-info``):
   mmdeploy-runtime 1.3.1 loads.
 - ``pipeline.json``: the SDK's crop (``TopDownGetBboxCenterScale``, ``TopDownAffine``), the
   data preprocessor's ``Normalize``, the network, and the decoder the codec matches:
-  ``TopdownHeatmapSimpleHeadDecode`` for MSRAHeatmap (``unbiased``: DARK) and UDPHeatmap,
-  ``SimCCLabelDecode`` for SimCCLabel without DARK. Other codecs have no SDK equivalent.
+  ``TopdownHeatmapSimpleHeadDecode`` for MSRAHeatmap (``unbiased``: DARK),
+  ``SimCCLabelDecode`` for SimCCLabel without DARK. Other codecs have no SDK equivalent, nor has
+  UDP: the runtime's ``TopDownAffine`` ignores ``use_udp``.
 - ``deploy.json`` (task ``PoseDetector``, the model's file and backend) and ``detail.json``
   (where it came from).
 
@@ -20,12 +21,14 @@ The folder is written in a temporary folder beside ``DIR``, checked (onnxruntime
 PyTorch on real crops; ``mmdeploy_runtime.PoseDetector`` loads and runs it) and only then
 renamed to ``DIR``.
 
-The network and decoder are mmpose's; the crop is the SDK's own. mmdeploy-runtime 1.3.1's
-``TopDownAffine`` moves the crop centre by ``0.5 * scale / input_size - 0.5`` px and handles the
-image border its own way, and ``PoseDetector`` takes whole-pixel boxes with inclusive right and
-bottom edges (:func:`psa_pose.deploy.onnx_infer.sdk_boxes`). Its keypoints therefore equal
-mmpose's ``inference_topdown`` only as far as the model is insensitive to a sub-pixel shift of
-its crop (measured: docs/install.md).
+The network and decoder are mmpose's (the decoders equal mmpose's codecs within 1e-3 px); the
+crop is the SDK's own, and no ``pipeline.json`` key changes it: mmdeploy-runtime 1.3.1's
+``TopDownAffine`` reads only ``image_size`` and ``cv::resize``s the padded box rounded to whole
+pixels, which moves the crop by ``0.5 * scale / input_size - 0.5`` px against mmpose's warp and
+scales x and y apart; ``PoseDetector`` takes whole-pixel boxes with inclusive right and bottom
+edges (:func:`psa_pose.deploy.onnx_infer.sdk_boxes`). Its keypoints therefore equal mmpose's
+``inference_topdown`` only as far as the model is insensitive to a sub-pixel move of its crop
+(measured: docs/install.md, tests/deploy/test_sdk.py).
 """
 import json
 import os
@@ -73,6 +76,13 @@ def decoder(cfg: Config, config: str) -> Tuple[str, Dict, List[str]]:
             and kind != 'SimCCLabel':
         raise UserError(f"{config}: flip_mode {test_cfg['flip_mode']!r} has no SDK equivalent; "
                         f"export with --cfg-options model.test_cfg.flip_mode=heatmap")
+    if kind == 'UDPHeatmap' or _uses_udp_crop(cfg):
+        # mmdeploy-runtime 1.3.1's TopDownAffine ignores use_udp (tests/deploy/test_sdk.py): a
+        # UDP model would see a crop other than the one it was trained on
+        what = 'codec UDPHeatmap' if kind == 'UDPHeatmap' else 'TopdownAffine use_udp=True'
+        raise UserError(f'{config}: {what} has no equivalent in mmdeploy-runtime {SDK_VERSION}, '
+                        f'whose TopDownAffine ignores use_udp; export a plain ONNX file with '
+                        f'--out instead')
     if kind == 'MSRAHeatmap':
         unbiased = bool(codec.get('unbiased', False))
         return 'TopdownHeatmapSimpleHeadDecode', {
@@ -80,11 +90,6 @@ def decoder(cfg: Config, config: str) -> Tuple[str, Dict, List[str]]:
             'use_udp': False, 'target_type': 'GaussianHeatmap',
             'post_process': 'unbiased' if unbiased else 'default',
             'unbiased_decoding': unbiased,
-            'modulate_kernel': int(codec.get('blur_kernel_size', 11))}, ['output']
-    if kind == 'UDPHeatmap' and codec.get('heatmap_type', 'gaussian') == 'gaussian':
-        return 'TopdownHeatmapSimpleHeadDecode', {
-            'flip_test': False, 'use_udp': True, 'target_type': 'GaussianHeatmap',
-            'post_process': 'default', 'unbiased_decoding': False,
             'modulate_kernel': int(codec.get('blur_kernel_size', 11))}, ['output']
     if kind == 'SimCCLabel' and not codec.get('use_dark', False) \
             and codec.get('decode_visibility', False) is False:
@@ -95,8 +100,14 @@ def decoder(cfg: Config, config: str) -> Tuple[str, Dict, List[str]]:
     detail = ', '.join(f'{k}={codec[k]!r}' for k in ('heatmap_type', 'use_dark')
                        if k in codec)
     raise UserError(f'{config}: codec {kind}{f" ({detail})" if detail else ""} has no decoder in '
-                    f"mmdeploy's SDK (it has MSRAHeatmap, UDPHeatmap with gaussian heatmaps and "
-                    f'SimCCLabel without DARK); export a plain ONNX file with --out instead')
+                    f"mmdeploy's SDK (it has MSRAHeatmap and SimCCLabel without DARK); export a "
+                    f'plain ONNX file with --out instead')
+
+
+def _uses_udp_crop(cfg: Config) -> bool:
+    """Whether the config's test pipeline crops with UDP."""
+    pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+    return any(s['type'] == 'TopdownAffine' and s.get('use_udp', False) for s in pipeline)
 
 
 def pipeline(cfg: Config, component: str, params: Dict) -> Dict:
@@ -108,8 +119,7 @@ def pipeline(cfg: Config, component: str, params: Dict) -> Dict:
         {'type': 'LoadImageFromFile'},
         {'type': 'TopDownGetBboxCenterScale', 'image_size': [w, h],
          'padding': float(steps.get('GetBBoxCenterScale', {}).get('padding', 1.25))},
-        {'type': 'TopDownAffine', 'image_size': [w, h],
-         'use_udp': bool(steps.get('TopdownAffine', {}).get('use_udp', False))},
+        {'type': 'TopDownAffine', 'image_size': [w, h], 'use_udp': False},
         {'type': 'Normalize', 'mean': [float(v) for v in pre.get('mean', (0., 0., 0.))],
          'std': [float(v) for v in pre.get('std', (1., 1., 1.))],
          'to_rgb': bool(pre.get('bgr_to_rgb', False))},
