@@ -3,14 +3,18 @@
 For each config (an mmpose top-down config name or a config file) three models are built from
 the same config: ``baseline`` (mmpose's own backbone), ``psa_direct`` and ``psa_fast`` (the PSA
 backbone with ``impl='direct'`` / ``'fast'``; paper formulation, mode ``p`` unless told
-otherwise). All variants are measured in one process, interleaved (each repeat runs every
-variant once, in rotating order) and summarised by the median, so that load from other jobs
-hits all of them alike:
+otherwise). A baseline config gets its PSA twin as this project's configs make it (PSAHRNet,
+PSAResNet, or WithPSA around any other backbone: RTMPose's CSPNeXt, ResNetV1d, ResNeXt); a PSA
+config (``-psa-*``) is measured against the baseline it changes (:func:`paired_backbones`). All
+variants are measured in one process, interleaved (each repeat runs every variant once, in
+rotating order) and summarised by the median, so that load from other jobs hits all of them
+alike:
 
-- ``fwd_b{N}_ms``: forward of the whole pose model (backbone + head, heatmaps out), eval mode,
-  ``torch.no_grad``, batch N;
+- ``fwd_b{N}_ms``: forward of the whole pose model (backbone + head, heatmaps or SimCC vectors
+  out), eval mode, ``torch.no_grad``, batch N;
 - ``train_b{N}_ms``: one training step, batch N: forward, the head's own loss against random
-  target heatmaps, backward and an SGD (momentum) step;
+  target heatmaps (a SimCC head: the mean square of its outputs), backward and an SGD
+  (momentum) step;
 - ``train_peak_mem_mb``: peak memory of such a step. On CUDA ``torch.cuda.max_memory_allocated``.
   On CPU the process's resident set is no use (glibc keeps freed blocks, other allocations mix
   in), so the step is run under ``torch.profiler`` with ``profile_memory=True`` and its
@@ -94,24 +98,42 @@ def progress(msg: str) -> None:
 
 
 # -- models ------------------------------------------------------------------------------------
+def paired_backbones(backbone: dict) -> Tuple[dict, dict]:
+    """(baseline, PSA) backbone configs of a config's backbone, the PSA one without its
+    ``psa_cfg``. A baseline config (mmpose's) is the baseline; its PSA twin is ``PSAHRNet`` /
+    ``PSAResNet`` for HRNet / ResNet and ``WithPSA`` around it otherwise, as this project's
+    ``-psa-*`` configs make it. A PSA config is the PSA side (its ``psa_stages`` kept) and its
+    baseline is the backbone it changes: the inner backbone of ``WithPSA``, the mmpose type of
+    ``PSAHRNet`` / ``PSAResNet`` (the pair :func:`psa_pose.config.parse_name`'s ``baseline``
+    names)."""
+    from .models.backbones import PSA_BACKBONES
+    backbone = dict(backbone)
+    plain = {psa: base for base, psa in PSA_BACKBONES.items()}
+    if backbone['type'] == 'WithPSA':
+        return dict(backbone['backbone']), backbone
+    if backbone['type'] in plain:
+        base = {k: v for k, v in backbone.items() if k not in ('psa_cfg', 'psa_stages')}
+        return {**base, 'type': plain[backbone['type']]}, backbone
+    if backbone['type'] in PSA_BACKBONES:
+        return backbone, {**backbone, 'type': PSA_BACKBONES[backbone['type']]}
+    return backbone, dict(type='WithPSA', backbone=backbone)
+
+
 def build_variant(cfg, variant: str, mode: str = 'p', formulation: str = 'paper') -> nn.Module:
-    """The config's pose model with its backbone as ``variant`` (one of :data:`VARIANTS`),
-    without pretrained weights."""
+    """The config's pose model with its backbone as ``variant`` (one of :data:`VARIANTS`;
+    :func:`paired_backbones`), without pretrained weights. The PSA variants have ``mode`` and
+    ``formulation``, whatever a PSA config says."""
     from mmengine.config import Config
 
     from . import config as psa_config
-    from .models.backbones import PSA_BACKBONES
     model_cfg = cfg.model.copy()
-    model_cfg.backbone = model_cfg.backbone.copy()
-    if variant != 'baseline':
-        base = model_cfg.backbone.type
-        if base not in PSA_BACKBONES:
-            raise ValueError(f'no PSA version of backbone {base!r}; have {list(PSA_BACKBONES)}')
-        model_cfg.backbone.type = PSA_BACKBONES[base]
-        model_cfg.backbone.psa_cfg = dict(mode=mode, formulation=formulation,
-                                          impl=variant.split('_', 1)[1])
+    baseline, psa = paired_backbones(model_cfg.backbone)
+    model_cfg.backbone = baseline if variant == 'baseline' else {
+        **psa, 'psa_cfg': dict(mode=mode, formulation=formulation,
+                               impl=variant.split('_', 1)[1])}
     torch.manual_seed(0)
-    return psa_config.build_model(Config(dict(model=model_cfg)))
+    with psa_config.psa_errors_as_lines(cfg):
+        return psa_config.build_model(Config(dict(model=model_cfg)))
 
 
 def input_hw(cfg, settings: Settings) -> Tuple[int, int]:
@@ -306,6 +328,11 @@ def benchmark_config(config: str, settings: Settings) -> dict:
     from . import config as psa_config
     cfg = psa_config.load_config(config)
     hw = input_hw(cfg, settings)
+    if cfg.model.head.get('decoder', {}).get('type') == 'SimCCLabel' \
+            and hw != psa_config.input_hw(cfg):
+        # RTMPose's head flattens the feature map: its size goes with the input's
+        from .deploy.export import set_input_shape
+        set_input_shape(cfg, hw)
     dev = settings.device
     progress(f'[{config}] building {", ".join(VARIANTS)}')
     models = {v: build_variant(cfg, v, settings.mode, settings.formulation) for v in VARIANTS}

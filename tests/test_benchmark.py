@@ -61,3 +61,43 @@ def test_replay_peak_runs_the_events_in_time_order():
     events = [(3, -10), (1, 10), (2, 5), (4, 7), (5, -12)]
     assert benchmark.replay_peak(events) == 15
     assert benchmark.replay_peak([]) == 0
+
+
+def test_every_config_is_paired_with_its_baseline():
+    """A baseline gets the PSA twin this project's configs give it; a PSA config (PSAResNet or
+    WithPSA) is paired with the backbone it changes, keeping its psa_stages."""
+    cspnext = dict(_scope_='mmdet', type='CSPNeXt', deepen_factor=0.167)
+    resnet = dict(type='ResNet', depth=18)
+    stages = (True, False, True, True)
+    assert benchmark.paired_backbones(resnet) == (resnet, {**resnet, 'type': 'PSAResNet'})
+    assert benchmark.paired_backbones(cspnext) == (cspnext, dict(type='WithPSA',
+                                                                 backbone=cspnext))
+    psa_resnet = {**resnet, 'type': 'PSAResNet', 'psa_cfg': dict(mode='s'), 'psa_stages': stages}
+    assert benchmark.paired_backbones(psa_resnet) == (resnet, psa_resnet)
+    with_psa = dict(type='WithPSA', backbone=cspnext, psa_cfg=dict(mode='s'), psa_stages=stages)
+    assert benchmark.paired_backbones(with_psa) == (cspnext, with_psa)
+
+
+@pytest.mark.slow           # 8 s on 2 loaded cores: a quick benchmark of 3 models
+def test_rtmpose_psa_config_benchmarks_against_its_baseline(capsys):
+    """The synth RTMPose-t + PSA at a 64x64 input (its SimCC head sized for it): the baseline
+    is the synth RTMPose-t's model, the PSA variants the PSA config's (4 PSA blocks, 99,000
+    parameters)."""
+    from psa_pose.config import build_model, count_params, load_config
+    from psa_pose.deploy.export import set_input_shape
+    from tests.conftest import REPO
+    synth = f'{REPO}/configs/synth/rtmpose-t{{}}_1xb16-24e_synth-128x96.py'
+    report = tool.main(['--configs', synth.format('-psa-p'), '--quick', '--no-block',
+                        '--threads', '1', '--device', 'cpu'])
+    model, = report['models']
+    assert model['input_hw'] == [64, 64]
+    params = {v: r['params'] for v, r in model['variants'].items()}
+    wanted = []
+    for tag in ('', '-psa-p'):
+        cfg = load_config(synth.format(tag))
+        set_input_shape(cfg, (64, 64))
+        wanted.append(count_params(build_model(cfg)))
+    assert params == {'baseline': wanted[0], 'psa_direct': wanted[1], 'psa_fast': wanted[1]}
+    assert (params['baseline'], params['psa_fast']) == (3161903, 3260903)
+    assert '| rtmpose-t-psa-p_1xb16-24e_synth-128x96 | psa_fast | 3.26 (1.03) |' in \
+        capsys.readouterr().out

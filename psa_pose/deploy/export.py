@@ -2,9 +2,11 @@
 
 ``scripts/export_onnx.py CONFIG CKPT --out MODEL.onnx [--input-shape H W] [--opset N]``
 
-The graph is the model's tensor path (backbone + head -> heatmaps, what mmpose's
-``mode='tensor'`` returns): input ``input``, the normalised crops the config's data
-preprocessor produces (N x 3 x H x W, N dynamic); output ``heatmaps`` (N x K x H/4 x W/4).
+The graph is the model's tensor path (backbone + head, what mmpose's ``mode='tensor'``
+returns): input ``input``, the normalised crops the config's data preprocessor produces
+(N x 3 x H x W, N dynamic); outputs ``heatmaps`` (N x K x H/4 x W/4) for a heatmap codec, or
+``simcc_x`` and ``simcc_y`` (N x K x W*r, N x K x H*r, r the split ratio) for RTMPose's
+SimCCLabel.
 Decoding stays outside the graph; what it needs (codec, input size, mean/std, bbox padding,
 flip test and flip pairs) goes into the model's ``metadata_props`` for
 :mod:`psa_pose.deploy.onnx_infer`.
@@ -13,7 +15,7 @@ torch's own exporter (``torch.onnx.export(..., dynamo=True)``, torch.export + on
 used: mmdeploy 1.3.1 does not install beside onnx >= 1.16 and its fork does not export under
 torch 2.14 (README, "Export to ONNX"). The model runs in eval mode under ``torch.no_grad``, so
 the export traces the forward only (no autograd). Before the file is written the graph
-passes ``onnx.checker`` and onnxruntime's heatmaps are compared with PyTorch's on real crops
+passes ``onnx.checker`` and onnxruntime's outputs are compared with PyTorch's on real crops
 made by the config's test pipeline; above ``--tolerance`` nothing is written (exit code 2).
 """
 import copy
@@ -21,7 +23,7 @@ import json
 import os
 import os.path as osp
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,7 +32,7 @@ from mmengine.config import Config
 
 from ..config import TensorForward, build_model, load_config
 from ..deploy.onnx_infer import (METADATA_FORMAT, METADATA_KEY, DeployError,
-                                 check_codec)
+                                 check_codec, output_names)
 from ..utils import UserError, atomic_path
 from ..models.checkpoint import load_fitting
 
@@ -43,39 +45,63 @@ def _test_pipeline(cfg: Config) -> list:
 
 
 def set_input_shape(cfg: Config, hw: Tuple[int, int]) -> None:
-    """Make the config's codec and test pipeline produce ``hw`` = (H, W) crops; the heatmap
-    size keeps the codec's input / heatmap ratio."""
+    """Make the config's codec and test pipeline produce ``hw`` = (H, W) crops; a heatmap
+    codec keeps its input / heatmap ratio, a SimCC head (RTMPose) gets the feature map size it
+    flattens (so only a checkpoint trained at ``hw`` fits it)."""
     h, w = hw
     codec = cfg.model.head.decoder
-    (cw, ch), (hmw, hmh) = codec['input_size'], codec['heatmap_size']
-    if (w * hmw) % cw or (h * hmh) % ch:
-        raise UserError(f'--input-shape {h} {w}: the heatmap would not have a whole number of '
-                        f'pixels (the codec maps {cw}x{ch} to {hmw}x{hmh}); use a multiple of '
-                        f'{cw // np.gcd(cw, hmw)} x {ch // np.gcd(ch, hmh)} (W x H)')
-    codec['input_size'] = (w, h)
-    codec['heatmap_size'] = (w * hmw // cw, h * hmh // ch)
+    if codec['type'] == 'SimCCLabel':
+        (cw, ch), (fw, fh) = codec['input_size'], cfg.model.head['in_featuremap_size']
+        stride = (cw // fw, ch // fh)
+        if w % stride[0] or h % stride[1]:
+            raise UserError(f'--input-shape {h} {w}: the SimCC head flattens the backbone\'s '
+                            f'stride-{stride[1]} features; use a multiple of {stride[1]} x '
+                            f'{stride[0]} (H x W)')
+        cfg.model.head['input_size'] = codec['input_size'] = (w, h)
+        cfg.model.head['in_featuremap_size'] = (w // stride[0], h // stride[1])
+    else:
+        (cw, ch), (hmw, hmh) = codec['input_size'], codec['heatmap_size']
+        if (w * hmw) % cw or (h * hmh) % ch:
+            raise UserError(f'--input-shape {h} {w}: the heatmap would not have a whole number '
+                            f'of pixels (the codec maps {cw}x{ch} to {hmw}x{hmh}); use a '
+                            f'multiple of {cw // np.gcd(cw, hmw)} x {ch // np.gcd(ch, hmh)} '
+                            f'(W x H)')
+        codec['input_size'] = (w, h)
+        codec['heatmap_size'] = (w * hmw // cw, h * hmh // ch)
     for step in _test_pipeline(cfg):
         if step['type'] == 'TopdownAffine':
             step['input_size'] = (w, h)
 
 
+def output_shapes(meta: Dict) -> List[Tuple[int, ...]]:
+    """Each graph output's shape after the batch dimension, from the codec: K x H x W heatmaps,
+    or SimCC's K x round(W * r) and K x round(H * r) vectors (as SimCCLabel sizes its labels)."""
+    k, (w, h) = len(meta['flip_indices']), meta['input_size']
+    if meta['codec']['type'] == 'SimCCLabel':
+        r = meta['codec']['simcc_split_ratio']
+        return [(k, int(np.around(w * r))), (k, int(np.around(h * r)))]
+    return [(k, meta['heatmap_size'][1], meta['heatmap_size'][0])]
+
+
 def runtime_metadata(cfg: Config, dataset_meta: Dict, config: str) -> Dict:
-    """What :mod:`psa_pose.deploy.onnx_infer` needs to turn heatmaps into keypoints, from the
-    config: the codec the head decodes with, the test pipeline's crop, the preprocessor's
-    normalisation and the head's flip test."""
+    """What :mod:`psa_pose.deploy.onnx_infer` needs to turn the graph's outputs (heatmaps or
+    SimCC vectors) into keypoints, from the config: the codec the head decodes with, the test
+    pipeline's crop, the preprocessor's normalisation and the head's flip test; or one
+    :class:`UserError` line for what the runtime cannot decode."""
     codec = dict(cfg.model.head.decoder)
+    test_cfg = cfg.model.get('test_cfg') or {}
+    try:                    # before the codec's fields are read: they differ between codecs
+        check_codec({'codec': codec, 'flip_test': test_cfg.get('flip_test', False),
+                     'flip_mode': test_cfg.get('flip_mode', 'heatmap')}, config)
+    except DeployError as e:
+        raise UserError(str(e)) from None
     steps = {s['type']: s for s in _test_pipeline(cfg)}
     affine = steps.get('TopdownAffine', {})
     pre = cfg.model.data_preprocessor
-    test_cfg = cfg.model.get('test_cfg') or {}
     meta = {
         'format': METADATA_FORMAT,
         'config': osp.splitext(osp.basename(config))[0],
         'input_size': list(codec['input_size']),
-        'heatmap_size': list(codec['heatmap_size']),
-        'codec': {'type': codec['type'], 'unbiased': bool(codec.get('unbiased', False)),
-                  'heatmap_type': codec.get('heatmap_type', 'gaussian'),
-                  'blur_kernel_size': int(codec.get('blur_kernel_size', 11))},
         'bbox_padding': float(steps.get('GetBBoxCenterScale', {}).get('padding', 1.25)),
         'use_udp': bool(affine.get('use_udp', False)),
         'mean': [float(v) for v in pre.get('mean', (0., 0., 0.))],
@@ -88,10 +114,15 @@ def runtime_metadata(cfg: Config, dataset_meta: Dict, config: str) -> Dict:
         'keypoint_names': [dataset_meta['keypoint_id2name'][i]
                            for i in range(dataset_meta['num_keypoints'])],
     }
-    try:
-        check_codec(meta, config)
-    except DeployError as e:
-        raise UserError(str(e)) from None
+    if codec['type'] == 'SimCCLabel':
+        meta['codec'] = {'type': 'SimCCLabel',
+                         'simcc_split_ratio': float(codec.get('simcc_split_ratio', 2.0)),
+                         'use_dark': False, 'decode_visibility': False}
+    else:
+        meta['heatmap_size'] = list(codec['heatmap_size'])
+        meta['codec'] = {'type': codec['type'], 'unbiased': bool(codec.get('unbiased', False)),
+                         'heatmap_type': codec.get('heatmap_type', 'gaussian'),
+                         'blur_kernel_size': int(codec.get('blur_kernel_size', 11))}
     return meta
 
 
@@ -209,19 +240,22 @@ def export_onnx(config: str, checkpoint: str, out: str, input_shape: Optional[Tu
         raise UserError(f'{config}: the test pipeline makes {tuple(inputs.shape[2:])} crops, the '
                         f'codec says {(h, w)}; make them agree')
     with torch.no_grad():
-        out_hw = tuple(graph(inputs[:1]).shape[2:])
-    if out_hw != tuple(meta['heatmap_size'][::-1]):
-        raise UserError(f'{config}: at {h}x{w} the model gives {out_hw[0]}x{out_hw[1]} heatmaps, '
-                        f'the codec expects {meta["heatmap_size"][1]}x{meta["heatmap_size"][0]}; '
-                        f'use an input shape that divides by the backbone stride (32)')
+        got = graph(inputs[:1])
+    got = [tuple(t.shape[1:]) for t in (got if isinstance(got, (tuple, list)) else (got, ))]
+    names, want = output_names(meta), output_shapes(meta)
+    if got != want:
+        raise UserError(f'{config}: at {h}x{w} the model gives outputs of shape {got}, the codec '
+                        f'expects {want} ({", ".join(names)}); use an input shape that divides '
+                        f'by the backbone stride (32)')
     start = time.time()
     print(f'exporting {meta["config"]} at {h}x{w} (opset {opset}) ...', flush=True)
     with atomic_path(out) as tmp:
         # example batch 2: batch 1 would let torch.export specialise the batch dimension
         export(graph, inputs[:2] if len(inputs) > 1 else inputs.repeat(2, 1, 1, 1), tmp, opset,
-               meta)
+               meta, names)
         diff = largest_difference(tmp, graph, inputs)
-        print(f'max |onnxruntime - pytorch| = {diff:.3g} on the heatmaps of {source} '
+        what = 'heatmaps' if names == ('heatmaps', ) else 'SimCC vectors'
+        print(f'max |onnxruntime - pytorch| = {diff:.3g} on the {what} of {source} '
               f'(tolerance {tolerance:g})')
         if not diff <= tolerance:
             raise UserError(f'{out}: onnxruntime differs from PyTorch by {diff:.3g} > '

@@ -10,9 +10,11 @@ flip pairs) is in the model's ``metadata_props`` under :data:`METADATA_KEY`, wri
 ``scripts/export_onnx.py`` from the config. The steps are those of mmpose's top-down pipeline
 for the configs of this project: ``GetBBoxCenterScale`` (padding), ``TopdownAffine`` (aspect
 ratio fixed, the standard or UDP warp, no rotation at test time), the data preprocessor
-(BGR -> RGB, mean/std), flip test (``flip_mode='heatmap'``) and the codec's decoding:
-``MSRAHeatmap`` (argmax with the quarter-pixel shift, or DARK with ``unbiased=True``) and
-``UDPHeatmap`` (``heatmap_type='gaussian'``, DARK-UDP refinement). Any other codec is refused.
+(BGR -> RGB, mean/std), flip test (heatmaps: ``flip_mode='heatmap'``; SimCC: mmpose's
+``flip_vectors``) and the codec's decoding: ``MSRAHeatmap`` (argmax with the quarter-pixel
+shift, or DARK with ``unbiased=True``), ``UDPHeatmap`` (``heatmap_type='gaussian'``, DARK-UDP
+refinement) and ``SimCCLabel`` (RTMPose: argmax of the x and y vectors over the split ratio,
+without DARK or visibility). Any other codec is refused.
 """
 import argparse
 import json
@@ -25,7 +27,7 @@ import numpy as np
 
 METADATA_KEY = 'psa_pose'
 METADATA_FORMAT = 1
-SUPPORTED_CODECS = ('MSRAHeatmap', 'UDPHeatmap')
+SUPPORTED_CODECS = ('MSRAHeatmap', 'UDPHeatmap', 'SimCCLabel')
 
 
 class DeployError(Exception):
@@ -37,16 +39,30 @@ def check_codec(meta: Dict, source: str) -> None:
     """Refuse, in one line, a codec this runtime does not decode."""
     codec = meta.get('codec') or {}
     kind = codec.get('type')
-    if kind not in SUPPORTED_CODECS or (kind == 'UDPHeatmap' and
-                                        codec.get('heatmap_type', 'gaussian') != 'gaussian'):
-        detail = f"{kind} heatmap_type={codec.get('heatmap_type')!r}" \
-            if kind == 'UDPHeatmap' else repr(kind)
+    if kind == 'UDPHeatmap' and codec.get('heatmap_type', 'gaussian') != 'gaussian':
+        detail = f"UDPHeatmap heatmap_type={codec.get('heatmap_type')!r}"
+    elif kind == 'SimCCLabel' and (codec.get('use_dark') or codec.get('decode_visibility')):
+        detail = (f"SimCCLabel use_dark={codec.get('use_dark')!r} "
+                  f"decode_visibility={codec.get('decode_visibility')!r}")
+    elif kind not in SUPPORTED_CODECS:
+        detail = repr(kind)
+    else:
+        detail = None
+    if detail:
         raise DeployError(f'{source}: codec {detail} is not supported by this runtime (it '
-                          f'decodes MSRAHeatmap and UDPHeatmap with gaussian heatmaps); use '
-                          f"mmpose's inference_topdown for this model")
-    if meta.get('flip_test') and meta.get('flip_mode', 'heatmap') != 'heatmap':
+                          f'decodes MSRAHeatmap, UDPHeatmap with gaussian heatmaps and '
+                          f"SimCCLabel without DARK or visibility); use mmpose's "
+                          f'inference_topdown for this model')
+    # SimCC heads flip their vectors whatever flip_mode says (mmpose's RTMCCHead.predict)
+    if meta.get('flip_test') and kind != 'SimCCLabel' \
+            and meta.get('flip_mode', 'heatmap') != 'heatmap':
         raise DeployError(f"{source}: flip_mode {meta['flip_mode']!r} is not supported (only "
                           f"'heatmap'); export with --cfg-options model.test_cfg.flip_test=False")
+
+
+def output_names(meta: Dict) -> Tuple[str, ...]:
+    """The graph's outputs for the model's codec: SimCC's two vectors or the heatmaps."""
+    return ('simcc_x', 'simcc_y') if meta['codec']['type'] == 'SimCCLabel' else ('heatmaps', )
 
 
 # --- the crop: GetBBoxCenterScale + TopdownAffine ------------------------------------------
@@ -196,9 +212,24 @@ def refine_dark_udp(locs: np.ndarray, heatmaps: np.ndarray, kernel: int) -> np.n
     return (locs - step[..., 0]).astype(np.float32)
 
 
-def decode(heatmaps: np.ndarray, meta: Dict) -> Tuple[np.ndarray, np.ndarray]:
-    """Keypoints in network-input pixels (N, K, 2) and their scores (N, K)."""
+def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray,
+                 split_ratio: float) -> Tuple[np.ndarray, np.ndarray]:
+    """SimCCLabel's decoding (mmpose's ``get_simcc_maximum``, no DARK): the argmax of each x
+    and y vector over the split ratio, scored by the smaller of the two maxima; a keypoint
+    whose score is <= 0 lies at -1 / ratio, as mmpose puts it."""
+    locs = np.stack([simcc_x.argmax(-1), simcc_y.argmax(-1)], -1).astype(np.float32)
+    scores = np.minimum(simcc_x.max(-1), simcc_y.max(-1))
+    locs[scores <= 0] = -1
+    return locs / np.float32(split_ratio), scores
+
+
+def decode(outputs: Sequence[np.ndarray], meta: Dict) -> Tuple[np.ndarray, np.ndarray]:
+    """Keypoints in network-input pixels (N, K, 2) and their scores (N, K) from the network's
+    outputs: ``[heatmaps]`` or ``[simcc_x, simcc_y]``."""
     codec = meta['codec']
+    if codec['type'] == 'SimCCLabel':
+        return decode_simcc(outputs[0], outputs[1], codec['simcc_split_ratio'])
+    heatmaps, = outputs
     locs, scores = heatmap_maximum(heatmaps)
     (w, h), (hw, hh) = meta['input_size'], meta['heatmap_size']
     if codec['type'] == 'UDPHeatmap':
@@ -211,13 +242,18 @@ def decode(heatmaps: np.ndarray, meta: Dict) -> Tuple[np.ndarray, np.ndarray]:
     return locs * [w / hw, h / hh], scores
 
 
-def flip_back(heatmaps: np.ndarray, meta: Dict) -> np.ndarray:
-    """Heatmaps of the mirrored crop, mirrored back with left and right swapped (and shifted
-    one pixel when the config's ``shift_heatmap`` says so)."""
-    out = heatmaps[:, meta['flip_indices'], :, ::-1]
+def flip_back(outputs: Sequence[np.ndarray], meta: Dict) -> List[np.ndarray]:
+    """The outputs of the mirrored crop mirrored back with left and right swapped: heatmaps
+    (shifted one pixel when the config's ``shift_heatmap`` says so), or SimCC's vectors as
+    mmpose's ``flip_vectors`` does (x reversed, y only swapped)."""
+    flip = meta['flip_indices']
+    if meta['codec']['type'] == 'SimCCLabel':
+        simcc_x, simcc_y = outputs
+        return [simcc_x[:, flip, ::-1], simcc_y[:, flip]]
+    out = outputs[0][:, flip, :, ::-1]
     if meta.get('shift_heatmap'):
         out = np.concatenate([out[..., :1], out[..., :-1]], -1)
-    return out
+    return [out]
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -252,9 +288,10 @@ class OnnxPoseModel:
         check_codec(self.meta, path)
         self.input_name = self.session.get_inputs()[0].name
 
-    def heatmaps(self, inputs: np.ndarray) -> np.ndarray:
-        """The network's heatmaps for normalised crops (N, 3, H, W)."""
-        return self.session.run(None, {self.input_name: inputs})[0]
+    def outputs(self, inputs: np.ndarray) -> List[np.ndarray]:
+        """The network's outputs for normalised crops (N, 3, H, W): heatmaps, or SimCC's x and
+        y vectors."""
+        return self.session.run(None, {self.input_name: inputs})
 
     def __call__(self, image_bgr: np.ndarray,
                  boxes_xywh: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -264,11 +301,11 @@ class OnnxPoseModel:
             k = len(self.meta['flip_indices'])
             return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
         inputs, centers, scales = preprocess(image_bgr, boxes, self.meta)
-        heatmaps = self.heatmaps(inputs)
+        outputs = self.outputs(inputs)
         if self.meta.get('flip_test'):
-            flipped = self.heatmaps(np.ascontiguousarray(inputs[..., ::-1]))
-            heatmaps = (heatmaps + flip_back(flipped, self.meta)) * 0.5
-        keypoints, scores = decode(heatmaps, self.meta)
+            flipped = self.outputs(np.ascontiguousarray(inputs[..., ::-1]))
+            outputs = [(a + b) * 0.5 for a, b in zip(outputs, flip_back(flipped, self.meta))]
+        keypoints, scores = decode(outputs, self.meta)
         size = np.asarray(self.meta['input_size'], dtype=np.float32)
         keypoints = keypoints / size * scales[:, None] + centers[:, None] - 0.5 * scales[:, None]
         return keypoints.astype(np.float32), scores.astype(np.float32)

@@ -17,7 +17,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[Settings, Optional
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),
-                   help='mmpose config names or config files (HRNet or ResNet backbones)')
+                   help='mmpose config names or config files, baselines or PSA configs (any '
+                   'backbone WithPSA supports)')
     p.add_argument('--mode', choices=('p', 's'), default='p')
     p.add_argument('--formulation', choices=('paper', 'official'), default='paper')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')

@@ -64,3 +64,25 @@ def res18_onnx(tmp_path_factory, mini_coco):
     out = str(folder / 'model.onnx')
     export_onnx(RES18_PSA, ckpt, out, input_shape=(96, 64), check_ann=ann)
     return cfg, ckpt, out
+
+
+RTMPOSE_PSA = os.path.join(SYNTH, 'rtmpose-t-psa-p_1xb16-24e_synth-128x96.py')
+
+
+@pytest.fixture(scope='session')
+def rtmpose_onnx(tmp_path_factory, mini_coco):
+    """The synth RTMPose-t + PSA (SimCC head, flip test) at its 128x96, fitted to the mini COCO
+    people and exported by scripts/export_onnx.py: (its config with the mini COCO test set,
+    checkpoint, ONNX file); the script's output is in ``export.out`` beside them."""
+    import sys
+    from psa_pose.deploy.export import check_data_options
+    from tests.conftest import run_script
+    folder = tmp_path_factory.mktemp('rtmpose_onnx')
+    ann = os.path.join(mini_coco, 'test_coco.json')
+    cfg = load_config(RTMPOSE_PSA, check_data_options(ann))
+    ckpt = fitted_checkpoint(cfg, str(folder / 'model.pth'))
+    out = str(folder / 'model.onnx')
+    run = run_script(sys.executable, os.path.join(REPO, 'scripts', 'export_onnx.py'),
+                     RTMPOSE_PSA, ckpt, '--out', out, '--check-ann', ann, cwd=folder)
+    (folder / 'export.out').write_text(run.stdout)
+    return cfg, ckpt, out

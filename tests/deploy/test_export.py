@@ -109,6 +109,17 @@ def test_baseline_checkpoint_for_a_psa_config_is_refused(tmp_path, tiny_coco, ca
     assert os.listdir(tmp_path) == ['b.pth']
 
 
+def test_a_head_neither_heatmap_nor_simcc_is_refused(small_res18, tmp_path, capsys):
+    config, ckpt = small_res18
+    out = _cli(capsys, config, ckpt, '--out', tmp_path / 'm.onnx', '--cfg-options',
+               'model.head.decoder.type=IntegralRegressionLabel')
+    assert (out.returncode, out.stderr) == (2, (
+        f"error: {config}: codec 'IntegralRegressionLabel' is not supported by this runtime (it "
+        f"decodes MSRAHeatmap, UDPHeatmap with gaussian heatmaps and SimCCLabel without DARK "
+        f"or visibility); use mmpose's inference_topdown for this model\n"))
+    assert os.listdir(tmp_path) == []
+
+
 def test_corrupt_release_is_refused(small_res18, tmp_path, tiny_coco, capsys):
     import shutil
     config, ckpt = small_res18

@@ -24,10 +24,14 @@ def coco_people(mini_coco):
             for im in coco['images'] if im['id'] in people}
 
 
-@pytest.mark.slow           # res18_onnx fits a model and exports it
-def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
+EXPORTED = ['res18_onnx', 'rtmpose_onnx']     # heatmaps (DARK) and SimCC (RTMPose + PSA)
+
+
+@pytest.mark.slow           # the fixture fits a model and exports it
+@pytest.mark.parametrize('exported', EXPORTED)
+def test_same_keypoints_as_inference_topdown(exported, mini_coco, request):
     from mmpose.apis import inference_topdown, init_model
-    config, ckpt, onnx_file = res18_onnx
+    config, ckpt, onnx_file = request.getfixturevalue(exported)
     people = coco_people(mini_coco)
     assert sum(len(b) for b, _ in people.values()) == 14
     mmpose_model = init_model(config, ckpt, device='cpu')
@@ -41,7 +45,8 @@ def test_same_keypoints_as_inference_topdown(res18_onnx, mini_coco):
         assert kpts.shape == want.shape == (len(boxes), 17, 2)
         # the keypoints the fitted model has seen have peaked heatmaps, as a trained model's;
         # the others are flat, where 1e-7 between runtimes moves DARK's maximum anywhere
-        # (measured on the labelled ones: <= 5e-4 px)
+        # (measured on the labelled ones: <= 5e-4 px; RTMPose's SimCC argmax: <= 6.3e-5 px
+        # on every keypoint, labelled or not)
         err = np.linalg.norm(kpts - want, axis=-1)[mask]
         assert err.max() < 0.05, (image, err.max())
         labelled += mask.sum()
@@ -94,23 +99,57 @@ def test_decode_equals_the_codec(codec):
                       'blur_kernel_size': mm.blur_kernel_size if hasattr(mm, 'blur_kernel_size')
                       else 11},
             'input_size': codec['input_size'], 'heatmap_size': codec['heatmap_size']}
-    got, scores = onnx_infer.decode(heatmaps[None].copy(), meta)
+    got, scores = onnx_infer.decode([heatmaps[None].copy()], meta)
     np.testing.assert_allclose(got, want, atol=1e-4)
     np.testing.assert_array_equal(scores, want_scores)
 
 
-def test_unsupported_codec_is_refused():
+SUPPORTED = ('(it decodes MSRAHeatmap, UDPHeatmap with gaussian heatmaps and SimCCLabel '
+             "without DARK or visibility); use mmpose's inference_topdown for this model")
+
+
+@pytest.mark.parametrize('codec,detail', [
+    ({'type': 'RegressionLabel'}, "'RegressionLabel'"),
+    ({'type': 'SimCCLabel', 'use_dark': True, 'decode_visibility': False},
+     'SimCCLabel use_dark=True decode_visibility=False'),
+    ({'type': 'UDPHeatmap', 'heatmap_type': 'combined'}, "UDPHeatmap heatmap_type='combined'")])
+def test_unsupported_codec_is_refused(codec, detail):
     with pytest.raises(onnx_infer.DeployError) as e:
-        onnx_infer.check_codec({'codec': {'type': 'SimCCLabel'}}, 'm.onnx')
-    assert str(e.value) == ("m.onnx: codec 'SimCCLabel' is not supported by this runtime (it "
-                            "decodes MSRAHeatmap and UDPHeatmap with gaussian heatmaps); use "
-                            "mmpose's inference_topdown for this model")
+        onnx_infer.check_codec({'codec': codec}, 'm.onnx')
+    assert str(e.value) == f'm.onnx: codec {detail} is not supported by this runtime {SUPPORTED}'
 
 
-@pytest.mark.slow           # res18_onnx fits a model and exports it
-def test_script_runs_without_torch_or_mmpose(res18_onnx, mini_coco, tmp_path):
+def test_simcc_decode_and_flip_equal_mmposes():
+    """SimCC vectors (random, a fifth of the keypoints scored <= 0 on one axis) decoded as
+    mmpose's SimCCLabel decodes them, and flipped back as RTMCCHead's flip test does."""
+    import torch
+    from mmpose.codecs import SimCCLabel
+    from mmpose.models.utils.tta import flip_vectors
+    rng = np.random.default_rng(0)
+    simcc_x = rng.normal(0.5, 0.3, (3, 17, 192)).astype(np.float32)
+    simcc_y = rng.normal(0.5, 0.3, (3, 17, 256)).astype(np.float32)
+    simcc_y[:, ::5] -= 3
+    meta = {'codec': {'type': 'SimCCLabel', 'simcc_split_ratio': 2.0},
+            'flip_indices': [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]}
+    codec = SimCCLabel(input_size=(96, 128), sigma=(2.45, 2.83), simcc_split_ratio=2.0,
+                       normalize=False)
+    want, want_scores = codec.decode(simcc_x.copy(), simcc_y.copy())
+    got, scores = onnx_infer.decode([simcc_x, simcc_y], meta)
+    assert (want == -0.5).sum() == 2 * 3 * 4           # the keypoints scored <= 0
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(scores, want_scores)
+    back = onnx_infer.flip_back([simcc_x, simcc_y], meta)
+    wanted = flip_vectors(torch.from_numpy(simcc_x), torch.from_numpy(simcc_y),
+                          meta['flip_indices'])
+    for b, w in zip(back, wanted, strict=True):
+        np.testing.assert_array_equal(b, w.numpy())
+
+
+@pytest.mark.slow           # the fixture fits a model and exports it
+@pytest.mark.parametrize('exported', EXPORTED)
+def test_script_runs_without_torch_or_mmpose(exported, mini_coco, tmp_path, request):
     """scripts/onnx_infer.py with torch, mmpose, mmengine and mmcv made unimportable."""
-    _, _, onnx_file = res18_onnx
+    _, _, onnx_file = request.getfixturevalue(exported)
     image = os.path.join(mini_coco, '000000000785.jpg')
     boxes, _ = coco_people(mini_coco)[image]
     out = tmp_path / 'kpts.json'
