@@ -3,8 +3,9 @@
 # autocast at HRNet-W48 384x288 shapes in both memory formats, AMP training steps, DDP) and the
 # benchmark on the GPU (fp32 and AMP; HRNet-W32 and ResNet-50 at 256x192; forward at batch 1 and
 # 16, a training step at batch 32, peak memory; timed after torch.cuda.synchronize()), in about
-# 8 minutes. Prints one Markdown summary to paste into an issue (docs/gpu.md says what is in it);
-# writes it to OUT/report.md, with OUT/report.json and the raw outputs beside it.
+# 7.5 minutes on an H200 (measured, docs/gpu.md). Prints one Markdown summary to paste into an
+# issue (docs/gpu.md says what is in it); writes it to OUT/report.md, with OUT/report.json and
+# the raw outputs beside it.
 # Usage: bash scripts/gpu_check.sh [OUT]   (default work_dirs/gpu_check)
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"

@@ -10,8 +10,9 @@ product that follows it.
   ``Z = A_ch*X`` is never built and the output is ``X*A_ch*A_sp``.
 - The released PSA_s softmaxes ``W_v Z`` per channel over HW, which needs ``W_v Z`` in full; it
   is computed as ``(W_v diag(A_ch)) X``, still without ``Z``.
-- ``GAP(X)`` is ``X`` pooled with uniform weights, so it comes out of the same ``bmm`` as the
-  channel branch's weighted pool: three passes over ``X`` before the output, not four.
+- ``GAP(X)`` is ``X`` pooled with uniform weights, so in float32 it comes out of the same
+  ``bmm`` as the channel branch's weighted pool: three passes over ``X`` before the output, not
+  four. In float16/bfloat16 it is a separate float32 sum (below: a rounded GAP feeds a softmax).
 - In inference, called with ``inplace=True`` (the PSA backbones' hook does: the block's input
   is a ReLU output nothing else reads), the output is written into the input: no new
   full-size tensor per block.
@@ -249,23 +250,24 @@ def factored_forward(block: 'PolarizedSelfAttention', x: torch.Tensor,
             w_q = w_q.to(dtype) if low else w_q
             s = torch.bmm(w_q.expand(n, 1, c), x3).softmax(-1, dtype=acc)       # N, 1, HW
             s = s.to(dtype) if low else s
-            if block.has_spatial_branch:
-                # GAP(X) is X pooled with uniform weights: one pass over X for both poolings.
-                # In float16/bfloat16 the weight is the power of two 2^-k >= 1/HW (exact there;
-                # the sum cannot grow past the max) and the gap is rescaled in float32.
-                uniform = 1 / (h * w) if not low else 2.0 ** -(h * w - 1).bit_length()
-                s = torch.cat([s, s.new_full((n, 1, h * w), uniform)], 1)       # N, 2, HW
+            if block.has_spatial_branch and not low:
+                # GAP(X) is X pooled with uniform weights: one pass over X for both poolings
+                s = torch.cat([s, s.new_full((n, 1, h * w), 1 / (h * w))], 1)   # N, 2, HW
             # W_v (X softmax(q)); (N,k,HW) x (N,HW,C) is the fast bmm orientation on CPU for
             # both memory formats
             pooled = torch.bmm(s, x3.transpose(1, 2))                           # N, 1|2, C
             pooled = pooled.to(acc) if low else pooled
-            if block.has_spatial_branch:
-                gap = pooled[:, 1] if not low else pooled[:, 1] * (1 / (h * w * uniform))
+            if block.has_spatial_branch and not low:
+                gap = pooled[:, 1]
             a_ch = _channel_mlp(block, F.linear(pooled[:, 0], _weight(block.ch_v, grad)))
         if block.has_spatial_branch:
             if gap is None:
-                gap = x3.mean(-1)
-                gap = gap.to(acc) if low else gap
+                # In float16/bfloat16 GAP(X) is summed and kept in float32: it feeds the
+                # spatial query's softmax over C/2, whose logits reach the thousands where X
+                # does, so one rounding of GAP to the input's dtype (relative 2^-11 in float16)
+                # moved the softmax weights by up to 11% (paper sp, C = 96, measured; the
+                # direct path's GAP of W_q X averages its roundings away over HW)
+                gap = x3.sum(-1, dtype=acc) * (1 / (h * w)) if low else x3.mean(-1)
             if mode == 's':
                 gap = gap * a_ch                       # GAP(A_ch * X)
             q_sp = F.linear(gap, _weight(block.sp_q, grad))                     # N, C/2

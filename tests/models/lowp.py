@@ -1,5 +1,7 @@
-"""Fast against direct PSA in float16/bfloat16, measured against the float32 direct path: the
-rule the CPU tests (test_psa.py) and the CUDA tests (test_psa_cuda.py) hold both paths to."""
+"""Fast against direct PSA in float16/bfloat16, measured against the float32 direct path on the
+same rounded input: the rule the CPU tests (test_psa.py) and the CUDA tests (test_psa_cuda.py)
+hold both paths to. ``python -m tests.models.lowp --seeds N [--device cuda]`` prints the worst
+fraction of it per mode over the HRNet-W48 stage shapes (docs/gpu.md)."""
 from typing import Dict
 
 import torch
@@ -61,10 +63,15 @@ def low_precision_errors(fast: torch.nn.Module, direct: torch.nn.Module, x: torc
             return float('inf')
         return ((got - want).norm() / want.norm()).item()
 
-    ref, ref_grad = run(direct, x.float(), False)
+    # the reference sees the input both paths see: rounding the input is the producing conv's
+    # doing, and at logits in the thousands it alone flips sigmoid gates (measured: official
+    # s, C = 384, float16: 3.2e-3 of output error from the input's rounding, against 2.9e-4
+    # that the fast path adds to it)
+    x_low = x.to(dtype)
+    ref, ref_grad = run(direct, x_low.float(), False)
     errors = {}
     for name, block in (('fast', fast), ('direct', direct)):
-        out, x_grad = run(block, x.to(dtype), True)
+        out, x_grad = run(block, x_low, True)
         errors[name] = error(out, ref)
         if grad:
             errors[f'{name}_grad'] = error(x_grad, ref_grad)
@@ -77,24 +84,62 @@ W48_384 = [(48, 96, 72), (96, 48, 36), (192, 24, 18), (384, 12, 9)]
 FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
 
 
-def check_stage_shape(mode: str, formulation: str, shape, memory_format: str,
-                      device: str) -> None:
-    """One HRNet-W48 384x288 stage shape, batch 2, float16 and bfloat16 autocast on
-    ``device``, ReLU inputs of maximum 3 (typical) and 3e3 (large; the direct path's output is
-    finite at both): the fast output is finite and within :func:`tolerance` of the float32
-    direct path's; at the typical size so is its input gradient (:func:`grad_tolerance`). At
-    3e3 with a unit output gradient float16 backward overflows in both paths (docs/gpu.md:
-    GradScaler's job), so no gradient is compared there."""
+def stage_shape_fractions(mode: str, formulation: str, shape, memory_format: str, device: str,
+                          seed: int = 1) -> Dict[str, float]:
+    """One HRNet-W48 384x288 stage shape, batch 2, float16 and bfloat16 autocast on ``device``,
+    ReLU inputs (drawn with ``seed``) of maximum 3 (typical) and 3e3 (large; the direct path's
+    output is finite at both): each error of the fast path as a fraction of what the rule
+    allows (<= 1 passes; inf where not finite), keyed ``'<peak> <dtype> out|grad'``. At 3e3
+    with a unit output gradient float16 backward overflows in both paths (docs/gpu.md:
+    GradScaler's job), so the gradient is compared at the typical size only."""
     c, h, w = shape
     fast, direct = fast_and_direct(c, mode, formulation, device)
-    gen = torch.Generator(device=device).manual_seed(1)
+    gen = torch.Generator(device=device).manual_seed(seed)
     base = torch.randn(2, c, h, w, generator=gen, device=device).relu()
     base = (base / base.amax()).to(memory_format=FORMATS[memory_format])
+    fractions = {}
     for peak in (3.0, 3e3):
         for dtype in LOW_DTYPES:
             errors = low_precision_errors(fast, direct, base * peak, dtype, grad=peak < 10)
-            where = (peak, dtype, errors)
-            assert errors['direct'] < float('inf'), where
-            assert errors['fast'] <= tolerance(errors['direct'], dtype), where
+            where = f'{peak:g} {str(dtype)[6:]}'
+            assert errors['direct'] < float('inf'), (where, errors, 'the premise: direct finite')
+            fractions[f'{where} out'] = errors['fast'] / tolerance(errors['direct'], dtype)
             if peak < 10:
-                assert errors['fast_grad'] <= grad_tolerance(errors['direct_grad'], dtype), where
+                fractions[f'{where} grad'] = errors['fast_grad'] / grad_tolerance(
+                    errors['direct_grad'], dtype)
+    return fractions
+
+
+def check_stage_shape(mode: str, formulation: str, shape, memory_format: str,
+                      device: str, seed: int = 1) -> None:
+    """:func:`stage_shape_fractions` within the rule: every fraction at most 1."""
+    fractions = stage_shape_fractions(mode, formulation, shape, memory_format, device, seed)
+    assert max(fractions.values()) <= 1, fractions
+
+
+def main() -> None:
+    """``python -m tests.models.lowp [--device cuda] [--seeds N]``: the worst fraction of the
+    tolerance per mode over the W48 stage shapes, both memory formats and N input seeds (the
+    tests draw one), as a Markdown table."""
+    import argparse
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--seeds', type=int, default=4)
+    args = parser.parse_args()
+    print('| mode | formulation | worst fraction of the tolerance | where (shape, format, seed, case) |')
+    print('|---|---|---|---|')
+    for mode, formulation in ALL:
+        worst = (-1.0, '')
+        for shape in W48_384:
+            for memory_format in FORMATS:
+                for seed in range(args.seeds):
+                    fractions = stage_shape_fractions(mode, formulation, shape, memory_format,
+                                                      args.device, seed)
+                    case = max(fractions, key=fractions.get)
+                    worst = max(worst, (fractions[case], f"{'x'.join(map(str, shape))}, "
+                                        f'{memory_format}, {seed}, {case}'))
+        print(f'| {mode} | {formulation} | {worst[0]:.2f} | {worst[1]} |', flush=True)
+
+
+if __name__ == '__main__':
+    main()
