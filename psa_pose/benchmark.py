@@ -331,8 +331,7 @@ def benchmark_config(config: str, settings: Settings) -> dict:
     if cfg.model.head.get('decoder', {}).get('type') == 'SimCCLabel' \
             and hw != psa_config.input_hw(cfg):
         # RTMPose's head flattens the feature map: its size goes with the input's
-        from .deploy.export import set_input_shape
-        set_input_shape(cfg, hw)
+        psa_config.set_input_shape(cfg, hw)
     dev = settings.device
     progress(f'[{config}] building {", ".join(VARIANTS)}')
     models = {v: build_variant(cfg, v, settings.mode, settings.formulation) for v in VARIANTS}

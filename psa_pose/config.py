@@ -10,6 +10,7 @@ import argparse
 import ast
 import copy
 import json
+import math
 import os
 import re
 from contextlib import contextmanager
@@ -196,6 +197,40 @@ def input_hw(cfg: Config) -> Tuple[int, int]:
         raise ValueError('the config has no codec.input_size: give the input size')
     w, h = codec['input_size']
     return h, w
+
+
+def test_pipeline(cfg: Config) -> list:
+    """The config's test pipeline (a list of transform dicts, edited in place)."""
+    return cfg.test_dataloader.dataset.pipeline
+
+
+def set_input_shape(cfg: Config, hw: Tuple[int, int]) -> None:
+    """Make the config's codec and test pipeline produce ``hw`` = (H, W) crops; a heatmap
+    codec keeps its input / heatmap ratio, a SimCC head (RTMPose) gets the feature map size it
+    flattens (so only a checkpoint trained at ``hw`` fits it)."""
+    h, w = hw
+    codec = cfg.model.head.decoder
+    if codec['type'] == 'SimCCLabel':
+        (cw, ch), (fw, fh) = codec['input_size'], cfg.model.head['in_featuremap_size']
+        stride = (cw // fw, ch // fh)
+        if w % stride[0] or h % stride[1]:
+            raise UserError(f'--input-shape {h} {w}: the SimCC head flattens the backbone\'s '
+                            f'stride-{stride[1]} features; use a multiple of {stride[1]} x '
+                            f'{stride[0]} (H x W)')
+        cfg.model.head['input_size'] = codec['input_size'] = (w, h)
+        cfg.model.head['in_featuremap_size'] = (w // stride[0], h // stride[1])
+    else:
+        (cw, ch), (hmw, hmh) = codec['input_size'], codec['heatmap_size']
+        if (w * hmw) % cw or (h * hmh) % ch:
+            raise UserError(f'--input-shape {h} {w}: the heatmap would not have a whole number '
+                            f'of pixels (the codec maps {cw}x{ch} to {hmw}x{hmh}); use a '
+                            f'multiple of {cw // math.gcd(cw, hmw)} x {ch // math.gcd(ch, hmh)} '
+                            f'(W x H)')
+        codec['input_size'] = (w, h)
+        codec['heatmap_size'] = (w * hmw // cw, h * hmh // ch)
+    for step in test_pipeline(cfg):
+        if step['type'] == 'TopdownAffine':
+            step['input_size'] = (w, h)
 
 
 def count_params(model: nn.Module) -> int:

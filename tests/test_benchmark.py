@@ -83,8 +83,7 @@ def test_rtmpose_psa_config_benchmarks_against_its_baseline(capsys):
     """The synth RTMPose-t + PSA at a 64x64 input (its SimCC head sized for it): the baseline
     is the synth RTMPose-t's model, the PSA variants the PSA config's (4 PSA blocks, 99,000
     parameters)."""
-    from psa_pose.config import build_model, count_params, load_config
-    from psa_pose.deploy.export import set_input_shape
+    from psa_pose.config import build_model, count_params, load_config, set_input_shape
     from tests.conftest import REPO
     synth = f'{REPO}/configs/synth/rtmpose-t{{}}_1xb16-24e_synth-128x96.py'
     report = tool.main(['--configs', synth.format('-psa-p'), '--quick', '--no-block',

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..config import TensorForward, build_model, load_config
+from ..config import TensorForward, build_model, load_config, set_input_shape, test_pipeline
 from ..deploy.onnx_infer import (METADATA_FORMAT, METADATA_KEY, DeployError,
                                  check_codec, output_names)
 from ..utils import UserError, atomic_path
@@ -38,39 +38,6 @@ from ..models.checkpoint import load_fitting
 
 TOLERANCE = 1e-4
 DEFAULT_OPSET = 18
-
-
-def _test_pipeline(cfg: Config) -> list:
-    return cfg.test_dataloader.dataset.pipeline
-
-
-def set_input_shape(cfg: Config, hw: Tuple[int, int]) -> None:
-    """Make the config's codec and test pipeline produce ``hw`` = (H, W) crops; a heatmap
-    codec keeps its input / heatmap ratio, a SimCC head (RTMPose) gets the feature map size it
-    flattens (so only a checkpoint trained at ``hw`` fits it)."""
-    h, w = hw
-    codec = cfg.model.head.decoder
-    if codec['type'] == 'SimCCLabel':
-        (cw, ch), (fw, fh) = codec['input_size'], cfg.model.head['in_featuremap_size']
-        stride = (cw // fw, ch // fh)
-        if w % stride[0] or h % stride[1]:
-            raise UserError(f'--input-shape {h} {w}: the SimCC head flattens the backbone\'s '
-                            f'stride-{stride[1]} features; use a multiple of {stride[1]} x '
-                            f'{stride[0]} (H x W)')
-        cfg.model.head['input_size'] = codec['input_size'] = (w, h)
-        cfg.model.head['in_featuremap_size'] = (w // stride[0], h // stride[1])
-    else:
-        (cw, ch), (hmw, hmh) = codec['input_size'], codec['heatmap_size']
-        if (w * hmw) % cw or (h * hmh) % ch:
-            raise UserError(f'--input-shape {h} {w}: the heatmap would not have a whole number '
-                            f'of pixels (the codec maps {cw}x{ch} to {hmw}x{hmh}); use a '
-                            f'multiple of {cw // np.gcd(cw, hmw)} x {ch // np.gcd(ch, hmh)} '
-                            f'(W x H)')
-        codec['input_size'] = (w, h)
-        codec['heatmap_size'] = (w * hmw // cw, h * hmh // ch)
-    for step in _test_pipeline(cfg):
-        if step['type'] == 'TopdownAffine':
-            step['input_size'] = (w, h)
 
 
 def output_shapes(meta: Dict) -> List[Tuple[int, ...]]:
@@ -95,7 +62,7 @@ def runtime_metadata(cfg: Config, dataset_meta: Dict, config: str) -> Dict:
                      'flip_mode': test_cfg.get('flip_mode', 'heatmap')}, config)
     except DeployError as e:
         raise UserError(str(e)) from None
-    steps = {s['type']: s for s in _test_pipeline(cfg)}
+    steps = {s['type']: s for s in test_pipeline(cfg)}
     affine = steps.get('TopdownAffine', {})
     pre = cfg.model.data_preprocessor
     meta = {

@@ -94,10 +94,10 @@ def worker_lost(e: BaseException, what: str) -> int:
     if speaks:
         cause = re.sub(r'^\[[^\]]*\] ', '', str(e).splitlines()[0] if str(e) else '')
         cause = cause.split('. ')[0]
-        print(f'error: the worker{"s" if len(nodes) > 1 else ""} on node rank'
-              f'{"s" if len(nodes) > 1 else ""} {", ".join(map(str, nodes))} '
-              f'{"were" if len(nodes) > 1 else "was"} lost ({cause}); {what}',
-              file=sys.stderr)
+        lost = (f'the workers on node ranks {", ".join(map(str, nodes))} were' if len(nodes) > 1
+                else f'the worker on node rank {nodes[0]} was' if nodes
+                else 'a worker was')        # all answered the roll call after all
+        print(f'error: {lost} lost ({cause}); {what}', file=sys.stderr)
     return 2
 
 

@@ -55,7 +55,8 @@ def fitted_checkpoint(cfg, path: str, steps: int = 150, seed: int = 0) -> str:
 def res18_onnx(tmp_path_factory, mini_coco):
     """The synth PSA ResNet-18 (DARK codec, flip test) at 96x64, fitted to the mini COCO
     people, and exported: (its config with the mini COCO test set, checkpoint, ONNX file)."""
-    from psa_pose.deploy.export import check_data_options, export_onnx, set_input_shape
+    from psa_pose.config import set_input_shape
+    from psa_pose.deploy.export import check_data_options, export_onnx
     folder = tmp_path_factory.mktemp('res18_onnx')
     ann = os.path.join(mini_coco, 'test_coco.json')
     cfg = load_config(RES18_PSA, check_data_options(ann))

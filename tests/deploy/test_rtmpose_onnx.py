@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from psa_pose.config import TensorForward, build_model, config_files, load_config
-from psa_pose.deploy.export import DEFAULT_OPSET, TOLERANCE, set_input_shape
+from psa_pose.config import set_input_shape
+from psa_pose.deploy.export import DEFAULT_OPSET, TOLERANCE
 from psa_pose.utils import UserError
 from tests.deploy.conftest import RTMPOSE_PSA
 

@@ -30,7 +30,8 @@ MODELS = {
 
 def _fitted_sdk(folder, config, options, ann):
     """(config with ``ann`` as test set, fitted checkpoint, SDK folder)."""
-    from psa_pose.deploy.export import check_data_options, set_input_shape
+    from psa_pose.config import set_input_shape
+    from psa_pose.deploy.export import check_data_options
     from psa_pose.deploy.sdk import export_sdk
     cfg = load_config(config, {**options, **check_data_options(ann)})
     set_input_shape(cfg, HW)
