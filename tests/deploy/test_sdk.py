@@ -419,16 +419,21 @@ def test_the_sdk_simcc_decoder_is_mmposes(tmp_path):
 
 @pytest.mark.slow           # about 40 s: builds and exports RTMPose-t
 def test_an_rtmpose_psa_config_exports_a_simcc_sdk_folder(tmp_path, mini_coco):
+    """At ``--input-shape 128 96`` (the COCO config is 256x192): the SimCC head, its decoder
+    and the SDK's crop all follow the input, with a checkpoint of that size."""
     from psa_pose.config import config_files
     from psa_pose.deploy.sdk import export_sdk
     config = config_files()['rtmpose-t-psa-p_8xb256-420e_coco-256x192']
-    ckpt = random_checkpoint(config, str(tmp_path / 'm.pth'))
-    export_sdk(config, ckpt, str(tmp_path / 'sdk'),
+    ckpt = random_checkpoint(config, str(tmp_path / 'm.pth'), {
+        'model.head.input_size': (96, 128), 'model.head.in_featuremap_size': (3, 4)})
+    export_sdk(config, ckpt, str(tmp_path / 'sdk'), input_shape=(128, 96),
                check_ann=os.path.join(mini_coco, 'test_coco.json'), check_samples=2)
     tasks = json.load(open(tmp_path / 'sdk' / 'pipeline.json'))['pipeline']['tasks']
     assert tasks[2]['component'] == 'SimCCLabelDecode'
-    assert tasks[2]['params'] == {'flip_test': False, 'input_size': [192, 256],
+    assert tasks[2]['params'] == {'flip_test': False, 'input_size': [96, 128],
                                   'simcc_split_ratio': 2.0}
+    crop = [t for t in tasks[0]['transforms'] if t['type'] == 'TopDownAffine']
+    assert [t['image_size'] for t in crop] == [[96, 128]]
     detector = runtime.PoseDetector(model_path=str(tmp_path / 'sdk'), device_name='cpu',
                                     device_id=0)
     image_file, (boxes, _) = sorted(coco_people(mini_coco).items())[1]
