@@ -28,8 +28,12 @@ done
 BASE="$ROOT/configs/synth/td-hm_${ARCH}_dark-1xb16-24e_synth-128x96.py"
 PSA="$ROOT/configs/synth/td-hm_${ARCH}-psa-p_dark-1xb16-24e_synth-128x96.py"
 if [[ $ARCH == rtmpose-* ]]; then    # mmpose names RTMPose configs without an algorithm part
-  BASE="$ROOT/configs/synth/${ARCH}_1xb16-24e_synth-128x96.py"
-  PSA="$ROOT/configs/synth/${ARCH}-psa-p_1xb16-24e_synth-128x96.py"
+  BASE="$ROOT/configs/synth/${ARCH}_1xb16-80e_synth-128x96.py"
+  PSA="$ROOT/configs/synth/${ARCH}-psa-p_1xb16-80e_synth-128x96.py"
+  # one torch thread unless the user set it: RTMPose runs many small ops (depthwise convs, SiLU)
+  # and each parallel one waits for every thread; on a loaded 2-core machine one synth epoch
+  # took 645 s with the default threads and 42 s with one (docs/plugin.md)
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 fi
 [[ -f "$BASE" && -f "$PSA" ]] || { echo "error: --arch $ARCH: no such synth configs in configs/synth/; use res18, hrnet-w16 or rtmpose-t" >&2; exit 2; }
 

@@ -85,7 +85,7 @@ def test_rtmpose_psa_config_benchmarks_against_its_baseline(capsys):
     parameters)."""
     from psa_pose.config import build_model, count_params, load_config, set_input_shape
     from tests.conftest import REPO
-    synth = f'{REPO}/configs/synth/rtmpose-t{{}}_1xb16-24e_synth-128x96.py'
+    synth = f'{REPO}/configs/synth/rtmpose-t{{}}_1xb16-80e_synth-128x96.py'
     report = tool.main(['--configs', synth.format('-psa-p'), '--quick', '--no-block',
                         '--threads', '1', '--device', 'cpu'])
     model, = report['models']
@@ -98,5 +98,5 @@ def test_rtmpose_psa_config_benchmarks_against_its_baseline(capsys):
         wanted.append(count_params(build_model(cfg)))
     assert params == {'baseline': wanted[0], 'psa_direct': wanted[1], 'psa_fast': wanted[1]}
     assert (params['baseline'], params['psa_fast']) == (3161903, 3260903)
-    assert '| rtmpose-t-psa-p_1xb16-24e_synth-128x96 | psa_fast | 3.26 (1.03) |' in \
+    assert '| rtmpose-t-psa-p_1xb16-80e_synth-128x96 | psa_fast | 3.26 (1.03) |' in \
         capsys.readouterr().out

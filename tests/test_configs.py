@@ -258,8 +258,8 @@ def test_synth_config_changes_only_sizes_schedule_and_data(name, mmpose_base, ar
     ('td-hm_res18-psa-p_dark-1xb16-24e_synth-128x96', 14_150_737),
     ('td-hm_hrnet-w16_dark-1xb16-24e_synth-128x96', 1_461_473),
     ('td-hm_hrnet-w16-psa-p_dark-1xb16-24e_synth-128x96', 1_594_305),
-    ('rtmpose-t_1xb16-24e_synth-128x96', 3_213_103),
-    ('rtmpose-t-psa-p_1xb16-24e_synth-128x96', 3_312_103),
+    ('rtmpose-t_1xb16-80e_synth-128x96', 3_213_103),
+    ('rtmpose-t-psa-p_1xb16-80e_synth-128x96', 3_312_103),
 ])
 def test_synth_config_builds_and_computes_a_loss(name, params):
     info = parse_name(name)

@@ -67,7 +67,7 @@ def res18_onnx(tmp_path_factory, mini_coco):
     return cfg, ckpt, out
 
 
-RTMPOSE_PSA = os.path.join(SYNTH, 'rtmpose-t-psa-p_1xb16-24e_synth-128x96.py')
+RTMPOSE_PSA = os.path.join(SYNTH, 'rtmpose-t-psa-p_1xb16-80e_synth-128x96.py')
 
 
 @pytest.fixture(scope='session')
