@@ -64,7 +64,7 @@ def low_precision_errors(fast: torch.nn.Module, direct: torch.nn.Module, x: torc
         return ((got - want).norm() / want.norm()).item()
 
     # the reference sees the input both paths see: rounding the input is the producing conv's
-    # doing, and at logits in the thousands it alone flips sigmoid gates (measured: official
+    # doing, and at logits in the thousands it alone flips sigmoid gates (measured: paper
     # s, C = 384, float16: 3.2e-3 of output error from the input's rounding, against 2.9e-4
     # that the fast path adds to it)
     x_low = x.to(dtype)
